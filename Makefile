@@ -1,0 +1,45 @@
+# The README's two commands: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 7860
+WEB_CONCURRENCY ?= 2
+PYTEST_ARGS ?=
+
+.PHONY: run dev test install browser migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the pins change.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py bootstrapsuperuser
+
+run: migrate
+	WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/gunicorn langflow_site.wsgi:application \
+		--config langflow_site/gunicorn.conf.py --bind $(HOST):$(PORT)
+
+dev: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+browser:
+	@scripts/ensure-chromium
+
+test: install browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) staticfiles

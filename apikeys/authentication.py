@@ -1,0 +1,33 @@
+from rest_framework import authentication, exceptions
+
+from .services import InvalidApiKey, authenticate_api_key
+
+HEADER = "HTTP_X_API_KEY"
+QUERY_PARAMETER = "x-api-key"
+INVALID_KEY_MESSAGE = "Invalid or missing API key"
+MISSING_KEY_MESSAGE = "An API key must be passed as query or header"
+
+
+def raw_key_from_request(request) -> str | None:
+    """Return the key from the ``x-api-key`` header, else the query parameter; the header wins."""
+    raw = request.META.get(HEADER)
+    if raw is None:
+        raw = request.GET.get(QUERY_PARAMETER)
+    return raw
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticate as the key's owner. No key: ``None``, so session auth may still run.
+
+    Refusals answer 403 like Langflow, because there is no ``WWW-Authenticate`` scheme.
+    """
+
+    def authenticate(self, request):
+        raw = raw_key_from_request(request)
+        if raw is None:
+            return None
+        try:
+            api_key = authenticate_api_key(raw)
+        except InvalidApiKey:
+            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE) from None
+        return api_key.user, api_key

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import path
+
+from users.api import WhoAmIView
+
+from . import views
+
+handler400 = "langflow_site.views.bad_request"
+handler403 = "langflow_site.views.permission_denied"
+handler404 = "langflow_site.views.page_not_found"
+handler500 = "langflow_site.views.server_error"
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/v1/users/whoami", WhoAmIView.as_view(), name="whoami"),
+]

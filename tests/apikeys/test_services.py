@@ -1,0 +1,142 @@
+import datetime
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from apikeys import crypto, services
+from apikeys.models import ApiKey
+from apikeys.services import InvalidApiKey, authenticate_api_key, create_api_key, revoke_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_returns_the_raw_key_once_and_stores_only_a_digest(user):
+    api_key, raw = create_api_key(user=user, name="ci")
+    stored = ApiKey.objects.get(pk=api_key.pk)
+    assert stored.digest != raw and raw not in stored.digest
+    for field in ApiKey._meta.concrete_fields:
+        assert raw not in str(getattr(stored, field.attname))
+    assert not hasattr(stored, "raw_key")
+
+
+def test_database_dump_contains_no_raw_key(user, other_user):
+    raws = [create_api_key(user=u, name=f"k{i}")[1] for i, u in enumerate([user, other_user, user])]
+    out = StringIO()
+    call_command("dumpdata", stdout=out)
+    dump = out.getvalue()
+    assert json.loads(dump)
+    for raw in raws:
+        assert raw not in dump
+        secret = raw.split("_", 2)[2]
+        assert secret not in dump
+
+
+def test_authenticate_returns_the_key_and_counts_the_use(user):
+    api_key, raw = create_api_key(user=user)
+    found = authenticate_api_key(raw)
+    assert found.pk == api_key.pk and found.user == user
+    api_key.refresh_from_db()
+    assert api_key.total_uses == 1 and api_key.last_used_at is not None
+
+
+def test_revoked_key_is_refused_on_the_next_request(user):
+    api_key, raw = create_api_key(user=user)
+    authenticate_api_key(raw)
+    assert revoke_api_key(api_key) is True
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(raw)
+    assert revoke_api_key(api_key) is False
+
+
+def test_expired_key_is_refused(user):
+    _, raw = create_api_key(user=user, expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(raw)
+
+
+def test_key_of_inactive_owner_is_refused(user):
+    _, raw = create_api_key(user=user)
+    user.is_active = False
+    user.save()
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(raw)
+
+
+def test_malformed_key_is_refused_without_a_query(user, django_assert_num_queries):
+    _, raw = create_api_key(user=user)
+    with django_assert_num_queries(0):
+        with pytest.raises(InvalidApiKey):
+            authenticate_api_key(raw[:-1] + ("A" if raw[-1] != "A" else "B"))
+
+
+class _WorkCounter:
+    """Count the expensive steps of a verification, to prove both failure paths do the same work."""
+
+    def __init__(self, monkeypatch):
+        self.digests = 0
+        self.comparisons = 0
+        real_digest, real_match = crypto.digest, crypto.digests_match
+
+        def digest(*args):
+            self.digests += 1
+            return real_digest(*args)
+
+        def match(*args):
+            self.comparisons += 1
+            return real_match(*args)
+
+        monkeypatch.setattr(crypto, "digest", digest)
+        monkeypatch.setattr(crypto, "digests_match", match)
+
+
+def test_unknown_lookup_id_and_wrong_secret_do_the_same_work(user, monkeypatch, django_assert_num_queries):
+    api_key, _ = create_api_key(user=user)
+    wrong_secret = crypto.build_key(api_key.lookup_id, "x" * crypto.SECRET_LENGTH)
+    unknown_id = crypto.build_key("Z" * crypto.LOOKUP_ID_LENGTH, "x" * crypto.SECRET_LENGTH)
+    counts = []
+    for raw in (wrong_secret, unknown_id):
+        counter = _WorkCounter(monkeypatch)
+        with django_assert_num_queries(1):
+            with pytest.raises(InvalidApiKey):
+                authenticate_api_key(raw)
+        counts.append((counter.digests, counter.comparisons))
+    assert counts[0] == counts[1] == (1, 1)
+
+
+def test_old_pepper_still_verifies_and_key_is_rehashed_under_the_new_one(user, settings):
+    settings.API_KEY_PEPPERS = {1: "old-pepper"}
+    api_key, raw = create_api_key(user=user)
+    assert api_key.pepper_version == 1
+    settings.API_KEY_PEPPERS = {1: "old-pepper", 2: "new-pepper"}
+    authenticate_api_key(raw)
+    api_key.refresh_from_db()
+    assert api_key.pepper_version == 2
+    assert api_key.digest == crypto.digest(raw, "new-pepper")
+    settings.API_KEY_PEPPERS = {2: "new-pepper"}
+    assert authenticate_api_key(raw).pk == api_key.pk
+
+
+def test_key_whose_pepper_was_removed_is_refused(user, settings):
+    settings.API_KEY_PEPPERS = {1: "old-pepper"}
+    _, raw = create_api_key(user=user)
+    settings.API_KEY_PEPPERS = {2: "new-pepper"}
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(raw)
+
+
+def test_key_revoked_between_lookup_and_count_is_refused(user, monkeypatch):
+    api_key, raw = create_api_key(user=user)
+    real_record_use = services._record_use
+
+    def revoke_first(key, raw_key):
+        ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+        return real_record_use(key, raw_key)
+
+    monkeypatch.setattr(services, "_record_use", revoke_first)
+    with pytest.raises(InvalidApiKey):
+        authenticate_api_key(raw)
+    api_key.refresh_from_db()
+    assert api_key.total_uses == 0

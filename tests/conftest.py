@@ -1,0 +1,46 @@
+import pytest
+from rest_framework.test import APIClient
+
+from apikeys.services import create_api_key
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Argon2 is right in production and needlessly slow in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def static_files_without_collectstatic(settings):
+    """Serve static files from the source folders, so tests need no collectstatic run."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-password-1")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def make_key():
+    """Create a key; return ``(api_key, raw_key)``."""
+
+    def _make(user, **kwargs):
+        return create_api_key(user=user, **kwargs)
+
+    return _make
