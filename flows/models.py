@@ -1,0 +1,100 @@
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from .engine.structure import empty_flow_data, structure_errors
+
+ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
+
+
+class FlowPermission(models.TextChoices):
+    """What a request wants to do with a flow; see ``FlowQuerySet.visible_to``."""
+
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    RUN = "run", "Run"
+
+
+class FlowQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+    def visible_to(self, user, api_key=None, permission: str = FlowPermission.READ):
+        """The flows a request may use for ``permission``: the one place that decides it.
+
+        Today every key (and every session) acts as its owner with every permission, so this is
+        the owner's flows. Limiting a key to chosen flows and permissions belongs here, so no
+        view has to change for it.
+        """
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.owned_by(user)
+
+    def matching_reference(self, reference: str):
+        """Flows whose id or endpoint name is ``reference`` (at most one of each)."""
+        condition = Q(endpoint_name=reference)
+        try:
+            condition |= Q(pk=uuid.UUID(reference))
+        except ValueError:
+            pass
+        return self.filter(condition)
+
+
+class Flow(models.Model):
+    """A Langflow-format flow (its ``data`` holds the graph's ``nodes`` and ``edges``), owned by one user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flows")
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    endpoint_name = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        validators=[RegexValidator(ENDPOINT_NAME_PATTERN, "Use only letters, digits, '-' and '_'.")],
+        help_text="Optional name to run the flow by, instead of its id.",
+    )
+    data = models.JSONField(default=empty_flow_data, blank=True)  # clean() says what is missing
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FlowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="flows_unique_name_per_owner"),
+            models.UniqueConstraint(
+                fields=["owner", "endpoint_name"],
+                condition=Q(endpoint_name__isnull=False),
+                name="flows_unique_endpoint_name_per_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        """Normalise blanks and check the graph's shape and the per-owner unique names."""
+        self.endpoint_name = self.endpoint_name or None
+        errors = {}
+        problems = structure_errors(self.data)
+        if problems:
+            errors["data"] = problems
+        if self.owner_id is not None:
+            others = Flow.objects.owned_by(self.owner_id).exclude(pk=self.pk)
+            if self.name and others.filter(name=self.name).exists():
+                errors["name"] = [f"You already have a flow named {self.name!r}."]
+            if self.endpoint_name and others.filter(endpoint_name=self.endpoint_name).exists():
+                errors["endpoint_name"] = [f"You already have a flow with the endpoint name {self.endpoint_name!r}."]
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_constraints(self, exclude=None):
+        # clean() reports the per-owner unique names in words people understand; the
+        # constraints stay in the database for the race between two saves.
+        return None
