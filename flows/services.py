@@ -7,15 +7,21 @@ it; the API answers 422), ``django.http.Http404`` for a flow the caller may not 
 
 from __future__ import annotations
 
-import json
+import logging
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
+from . import engine
+from .engine.structure import load_json
 from .models import Flow, FlowPermission
+
+logger = logging.getLogger("flows")
 
 FLOW_NOT_FOUND = "Flow not found"
 EDITABLE_FIELDS = ("name", "description", "endpoint_name", "data")
@@ -30,6 +36,7 @@ def _save(flow: Flow) -> Flow:
     except IntegrityError:
         flow.full_clean(exclude=["owner"])  # names the clash in words
         raise
+    flow_graph_or_none(flow)  # compile now, so this process's first run finds it ready
     return flow
 
 
@@ -100,9 +107,9 @@ def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,
 def _export_entries(payload: Any) -> list:
     if isinstance(payload, (bytes, str)):
         try:
-            payload = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationError("The file is not valid JSON.") from None
+            payload = load_json(payload)
+        except ValueError as error:
+            raise ValidationError(f"The file is not valid JSON: {error}.") from None
     if isinstance(payload, dict) and isinstance(payload.get("flows"), list):
         payload = payload["flows"]  # Langflow's {"flows": [...]} shape
     entries = payload if isinstance(payload, list) else [payload]
@@ -172,3 +179,110 @@ def _error_lines(error: ValidationError) -> Iterable[str]:
     if hasattr(error, "error_dict"):
         return [f"{field}: {message}" for field, messages in error.message_dict.items() for message in messages]
     return error.messages
+
+
+# --- Running ----------------------------------------------------------------------------------
+
+_graph_cache: engine.GraphCache | None = None
+
+
+def _graphs() -> engine.GraphCache:
+    global _graph_cache
+    if _graph_cache is None:
+        _graph_cache = engine.GraphCache(size=settings.FLOW_GRAPH_CACHE_SIZE)
+    return _graph_cache
+
+
+def flow_graph(flow: Flow) -> engine.Graph:
+    """Return the compiled graph of this version of ``flow`` (cached per id and ``updated_at``).
+
+    Raises ``engine.InvalidGraph`` (422) naming the nodes when the flow cannot run. Only a
+    cache miss reads ``flow.data`` (one query when it was deferred).
+    """
+    return _graphs().get((flow.pk, flow.updated_at), lambda: engine.compile_graph(flow.data))
+
+
+def flow_graph_or_none(flow: Flow) -> engine.Graph | None:
+    try:
+        return flow_graph(flow)
+    except engine.InvalidGraph:
+        return None
+
+
+def run_problem(flow: Flow) -> str | None:
+    """Why ``flow`` cannot run (unsupported components, a cycle...), or None when it can."""
+    try:
+        flow_graph(flow)
+    except engine.InvalidGraph as error:
+        return str(error)
+    return None
+
+
+def _plan(flow: Flow, request: engine.RunRequest):
+    return engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+
+
+def _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id,
+                 stream=False) -> engine.RunRequest:
+    return engine.RunRequest(
+        input_value=input_value, input_type=input_type, output_type=output_type,
+        output_component=output_component or None, tweaks=dict(tweaks or {}), inputs=dict(inputs or {}),
+        session_id=session_id or None, stream=stream,
+    )
+
+
+def run_flow(*, flow: Flow, input_value: str | None = None, input_type: str = "chat",
+             output_type: str = "chat", output_component: str | None = None, tweaks: dict | None = None,
+             inputs: dict | None = None, session_id: str | None = None) -> dict:
+    """Run ``flow`` and return Langflow's run response (``outputs[0].outputs[i].results.message.text``).
+
+    ``input_value`` feeds the inputs of ``input_type``; ``inputs`` is the older body's dict
+    (by node id, display name, "input_value"/"text"/"message", or prompt variable); ``tweaks``
+    override node fields. Raises ``engine.FlowError`` subclasses: 422 for a request or a flow
+    that cannot run, 502 (UpstreamError) when the model server fails.
+    """
+    request = _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id)
+    return engine.run_response(engine.run_to_end(_plan(flow, request)))
+
+
+def process_flow(*, flow: Flow, inputs: dict | None = None, tweaks: dict | None = None,
+                 session_id: str | None = None, input_value: str | None = None) -> dict:
+    """Run ``flow`` for the older ``/api/v1/process`` API: ``{"result": {"text", "outputs"}, "session_id"}``."""
+    request = _run_request(input_value, "chat", "any", None, tweaks, inputs, session_id)
+    return engine.process_response(engine.run_to_end(_plan(flow, request)))
+
+
+def stream_flow(*, flow: Flow, input_value: str | None = None, input_type: str = "chat",
+                output_type: str = "chat", output_component: str | None = None, tweaks: dict | None = None,
+                inputs: dict | None = None, session_id: str | None = None) -> Iterator[dict]:
+    """Check the request now (raising like ``run_flow``), then return an iterator of Langflow events.
+
+    Events are ``{"event": name, "data": {...}}``: ``add_message``, ``token`` (``data.chunk``),
+    ``end_vertex``, then ``end`` (``data.result`` is ``run_flow``'s response) or ``error``
+    (``data.error``). A failure once streaming has begun can only be told as an ``error`` event.
+    """
+    request = _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id,
+                           stream=True)
+    return _events(_plan(flow, request))
+
+
+def _events(plan) -> Iterator[dict]:
+    events = engine.execute(plan)
+    try:
+        while True:
+            try:
+                name, data = next(events)
+            except StopIteration as done:
+                result = done.value
+                break
+            yield {"event": name, "data": data}
+    except engine.FlowError as error:
+        if error.status_code >= 500:
+            logger.warning("Streamed run of flow %s failed: %s", plan.context.flow_id, error)
+        yield {"event": "error", "data": {"error": str(error), "status_code": error.status_code}}
+        return
+    except Exception:
+        logger.exception("Streamed run of flow %s crashed", plan.context.flow_id)
+        yield {"event": "error", "data": {"error": "Internal server error.", "status_code": 500}}
+        return
+    yield {"event": "end", "data": {"result": engine.run_response(result)}}

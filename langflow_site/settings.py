@@ -180,6 +180,18 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 
+# Flows (flows.engine). A request body above FLOW_MAX_BODY_BYTES answers 413. Compiled graphs
+# are kept in each process, FLOW_GRAPH_CACHE_SIZE flow versions at most.
+FLOW_MAX_BODY_BYTES = env.int("FLOW_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+FLOW_GRAPH_CACHE_SIZE = env.int("FLOW_GRAPH_CACHE_SIZE", default=256)
+# The OpenAI-compatible chat-completions server that Language Model components call when the
+# flow names none; OPENAI_API_KEY is sent to OPENAI_BASE_URL only. OPENAI_TIMEOUT (seconds) caps
+# every model call; OPENAI_MODEL is used when a node names no model.
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apikeys.authentication.ApiKeyAuthentication",

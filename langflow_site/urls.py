@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from users.api import WhoAmIView
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/users/whoami", WhoAmIView.as_view(), name="whoami"),
+    path("api/v1/", include("flows.api_urls")),
 ]

@@ -1,0 +1,17 @@
+"""The flow engine: runs Langflow-format graphs with the components registered in ``components``.
+
+Pure Python apart from reading the model settings: no database, no request. Node ``code``
+fields are never executed or evaluated.
+"""
+
+from .cache import GraphCache
+from .errors import ComponentError, FlowError, InvalidGraph, InvalidRunRequest, UpstreamError
+from .graph import Graph, compile_graph
+from .responses import process_response, run_response
+from .run import RunRequest, RunResult, execute, plan_run, run_to_end
+
+__all__ = [
+    "ComponentError", "FlowError", "Graph", "GraphCache", "InvalidGraph", "InvalidRunRequest",
+    "RunRequest", "RunResult", "UpstreamError", "compile_graph", "execute", "plan_run",
+    "process_response", "run_response", "run_to_end",
+]

@@ -6,6 +6,8 @@ edge) is decided when it is run, so work in progress can be saved, as in Langflo
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 COMMENT_NODE_TYPES = frozenset({"note", "noteNode"})
@@ -88,3 +90,47 @@ def _edge_errors(index: int, edge: Any) -> list[str]:
     if not isinstance(target_handle, dict) or not _is_text(target_handle.get("fieldName")):
         return [f"{where}: 'data.targetHandle.fieldName' must name the target's field"]
     return []
+
+
+# Escapes that decode to text no database or UTF-8 encoder accepts: NUL and lone surrogates.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _unstorable_text(value: Any) -> bool:
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable_text(key) or _unstorable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable_text(item) for item in value)
+    return False
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse JSON that can be stored and echoed safely; raise ValueError with a short reason.
+
+    Refuses what ``json.loads`` lets through but would fail later: NaN and Infinity, NUL
+    characters and lone surrogates (PostgreSQL and UTF-8 refuse them), absurd nesting.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("it is not UTF-8 text") from None
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+        if _SUSPECT_ESCAPE.search(raw) and _unstorable_text(value):
+            raise ValueError("it contains a NUL character or a lone surrogate")
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+    return value

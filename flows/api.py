@@ -1,0 +1,175 @@
+"""The flows REST API and Langflow's run endpoints. Views translate HTTP to services and back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse, StreamingHttpResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import engine, services
+from .models import Flow, FlowPermission
+from .parsers import LimitedJSONParser, LimitedMultiPartParser
+from .serializers import (
+    FlowInputSerializer,
+    FlowListQuerySerializer,
+    FlowSerializer,
+    RunRequestSerializer,
+    StreamQuerySerializer,
+)
+
+logger = logging.getLogger("flows.api")
+
+FLOW_ID_REQUIRED = "A flow id is required: POST /api/v1/run/<flow id or endpoint name>."
+
+
+def _drf_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError(error.message_dict)
+    return exceptions.ValidationError(error.messages)
+
+
+class FlowAPIView(APIView):
+    """Shared by every flows endpoint: JSON bodies with a size limit, service errors as JSON."""
+
+    parser_classes = [LimitedJSONParser]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            exc = _drf_validation_error(exc)
+        if isinstance(exc, engine.FlowError):
+            if exc.status_code >= 500:
+                logger.warning("Run failed: %s", exc)
+            body = {"detail": str(exc)}
+            if exc.node_ids:
+                body["node_ids"] = list(exc.node_ids)
+            return Response(body, status=exc.status_code)
+        return super().handle_exception(exc)
+
+    def validated(self, serializer_class, data, **kwargs) -> dict:
+        serializer = serializer_class(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def get_flow(self, reference, permission: str, *, with_data: bool = True) -> Flow:
+        return services.get_flow_for_request(
+            user=self.request.user, api_key=self.request.auth, reference=reference,
+            permission=permission, with_data=with_data,
+        )
+
+
+class FlowListView(FlowAPIView):
+    """``GET /api/v1/flows/``: a bare list, as langflow-sdk expects; ``POST``: create (201)."""
+
+    def get(self, request):
+        query = self.validated(FlowListQuerySerializer, request.query_params)
+        flows = Flow.objects.visible_to(request.user, request.auth, FlowPermission.READ)
+        if query["components_only"] or query.get("folder_id"):
+            flows = flows.none()  # no flow here is a component or in a folder
+        if query["header_flows"]:
+            flows = flows.defer("data")
+        if not query["get_all"]:
+            start = (query["page"] - 1) * query["size"]
+            flows = flows[start:start + query["size"]]
+        return Response(FlowSerializer(flows, many=True, with_data=not query["header_flows"]).data)
+
+    def post(self, request):
+        fields = self.validated(FlowInputSerializer, request.data)
+        flow = services.create_flow(owner=request.user, **fields)
+        return Response(FlowSerializer(flow).data, status=status.HTTP_201_CREATED)
+
+
+class FlowDetailView(FlowAPIView):
+    """``GET|PATCH|PUT|DELETE /api/v1/flows/<id>``; PUT creates the flow when the id is free."""
+
+    def _flow(self, flow_id, permission):
+        try:
+            uuid.UUID(str(flow_id))
+        except ValueError:
+            raise exceptions.NotFound(services.FLOW_NOT_FOUND) from None
+        return self.get_flow(flow_id, permission)
+
+    def get(self, request, flow_id):
+        return Response(FlowSerializer(self._flow(flow_id, FlowPermission.READ)).data)
+
+    def patch(self, request, flow_id):
+        flow = self._flow(flow_id, FlowPermission.WRITE)
+        changes = self.validated(FlowInputSerializer, request.data, partial=True)
+        return Response(FlowSerializer(services.update_flow(flow, **changes)).data)
+
+    def put(self, request, flow_id):
+        try:
+            flow_uuid = uuid.UUID(str(flow_id))
+        except ValueError:
+            raise exceptions.ValidationError({"id": ["Must be a UUID."]}) from None
+        fields = self.validated(FlowInputSerializer, request.data)
+        flow, created = services.upsert_flow(user=request.user, api_key=request.auth, flow_id=flow_uuid,
+                                             fields=fields)
+        return Response(FlowSerializer(flow).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    def delete(self, request, flow_id):
+        services.delete_flow(self._flow(flow_id, FlowPermission.WRITE))
+        return Response({"message": "Flow deleted successfully"})
+
+
+class FlowUploadView(FlowAPIView):
+    """``POST /api/v1/flows/upload/``: a Langflow export, as a ``file`` form field or as the JSON body."""
+
+    parser_classes = [LimitedMultiPartParser, LimitedJSONParser]
+
+    def post(self, request):
+        upload = request.FILES.get("file") if hasattr(request.data, "getlist") else None
+        if upload is not None:
+            payload = upload.read()
+        elif hasattr(request.data, "getlist"):
+            raise exceptions.ValidationError({"file": ["Attach the exported flow as the 'file' field."]})
+        else:
+            payload = request.data
+        flows = services.import_flows(user=request.user, payload=payload)
+        return Response(FlowSerializer(flows, many=True).data, status=status.HTTP_201_CREATED)
+
+
+def flow_id_required(request, *args, **kwargs):
+    """``/api/v1/run/`` and ``/api/v1/process/`` without a flow: say what is missing."""
+    return JsonResponse({"detail": FLOW_ID_REQUIRED}, status=404)
+
+
+class RunView(FlowAPIView):
+    """``POST /api/v1/run/<flow id or endpoint name>``, Langflow's run; ``?stream=true`` or
+    ``"stream": true`` answer the event stream instead."""
+
+    def post(self, request, flow_ref):
+        flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
+        body = dict(self.validated(RunRequestSerializer, request.data))
+        stream = body.pop("stream") or self.validated(StreamQuerySerializer, request.query_params)["stream"]
+        if stream:
+            return event_stream(services.stream_flow(flow=flow, **body))
+        return Response(services.run_flow(flow=flow, **body))
+
+
+class ProcessView(FlowAPIView):
+    """``POST /api/v1/process/<flow id>``, the older API: ``{"inputs": {...}, "tweaks": {...}}``."""
+
+    def post(self, request, flow_ref):
+        flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
+        body = self.validated(RunRequestSerializer, request.data)
+        return Response(services.process_flow(
+            flow=flow, inputs=body.get("inputs"), tweaks=body.get("tweaks"),
+            session_id=body.get("session_id"), input_value=body.get("input_value"),
+        ))
+
+
+def event_stream(events) -> StreamingHttpResponse:
+    """Langflow's framing: each event one JSON object, followed by a blank line."""
+    response = StreamingHttpResponse(
+        (json.dumps(event, ensure_ascii=False) + "\n\n" for event in events),
+        content_type="text/event-stream; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let proxies pass tokens on as they come
+    return response

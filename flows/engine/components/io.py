@@ -1,0 +1,64 @@
+"""The flow's ends: where the run's input enters and where its answer leaves."""
+
+from ..messages import Message, as_text
+from .base import Component, register
+
+
+def message_event(message: Message) -> tuple[str, dict]:
+    """Langflow's ``add_message`` event (the message's fields), plus the ``message`` key
+    that ``langflow-sdk``'s ``StreamChunk.text`` reads."""
+    data = message.to_dict()
+    data["message"] = {"text": message.text}
+    return "add_message", data
+
+
+@register("ChatInput")
+class ChatInput(Component):
+    role = "chat_input"
+    outputs = {"message": "message_response"}
+
+    def message_response(self):
+        message = self.message(self.text("input_value"), sender="User", sender_name="User")
+        yield message_event(message)
+        return message
+
+
+@register("TextInput")
+class TextInput(Component):
+    role = "text_input"
+    outputs = {"text": "text_response"}
+
+    def text_response(self):
+        return self.message(self.text("input_value"), sender="User", sender_name="User")
+
+
+@register("ChatOutput")
+class ChatOutput(Component):
+    role = "chat_output"
+    outputs = {"message": "message_response"}
+
+    def message_response(self):
+        value = self.params.get("input_value")
+        if isinstance(value, (dict, list)):
+            self.params["input_value"] = _format_data(self, value)
+        message = self.message(self.text("input_value"), sender="Machine", sender_name="AI")
+        yield message_event(message)
+        return message
+
+
+@register("TextOutput")
+class TextOutput(Component):
+    role = "text_output"
+    outputs = {"text": "text_response"}
+
+    def text_response(self):
+        return self.message(self.text("input_value"), sender="Machine", sender_name="AI")
+
+
+def _format_data(component: Component, value) -> str:
+    """Render Data through the Chat Output's ``data_template`` (``{text}`` by default)."""
+    template = component.text("data_template", "{text}") or "{text}"
+    try:
+        return as_text(value, template=template)
+    except ValueError as error:
+        raise component.fail("data_template", f"cannot be applied: {error}") from None

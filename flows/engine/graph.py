@@ -1,0 +1,172 @@
+"""A flow's graph, checked and ordered once per flow version, then shared by every run.
+
+``compile_graph(data)`` refuses what cannot run (unsupported components, dangling edges, an
+output no supported component produces, cycles) with InvalidGraph naming the nodes, and
+returns an immutable Graph: nodes in dependency order, each with its template values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from . import components
+from .components.base import Component
+from .errors import InvalidGraph
+from .structure import is_comment_node, structure_errors
+
+# Never a parameter: Langflow keeps each component's Python source here, and we run none.
+CODE_FIELD = "code"
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    output: str
+    target: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: str
+    display_name: str
+    component: type[Component]
+    params: Mapping[str, Any]
+    fields: frozenset[str]
+    inputs: tuple[Edge, ...]
+
+    @property
+    def role(self) -> str | None:
+        return self.component.role
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: Mapping[str, Node]  # in dependency order
+    edges: tuple[Edge, ...]
+
+    def by_role(self, *roles: str) -> list[Node]:
+        return [node for node in self.nodes.values() if node.role in roles]
+
+    def by_display_name(self, name: str) -> list[Node]:
+        return [node for node in self.nodes.values() if node.display_name == name]
+
+    def with_ancestors(self, node_ids: set[str]) -> set[str]:
+        """The nodes whose outputs ``node_ids`` need, themselves included."""
+        needed, pending = set(), list(node_ids)
+        while pending:
+            node_id = pending.pop()
+            if node_id not in needed:
+                needed.add(node_id)
+                pending += [edge.source for edge in self.nodes[node_id].inputs]
+        return needed
+
+
+def _template_params(template: dict) -> dict[str, Any]:
+    """Each template field's value. A value Langflow loads from a global variable by name is
+    left unset: this server has no such variables, and the name is not the secret."""
+    params = {}
+    for name, field in template.items():
+        if name == CODE_FIELD or not isinstance(field, dict):
+            continue
+        value = field.get("value")
+        if field.get("load_from_db") and value:
+            value = None
+        params[name] = value
+    return params
+
+
+def _node_list(data: dict) -> list[dict]:
+    return [node for node in data["nodes"] if not is_comment_node(node)]
+
+
+def _refuse_unsupported(nodes: list[dict]) -> None:
+    unsupported = [(node["data"]["type"], node["id"]) for node in nodes
+                   if node["data"]["type"] not in components.REGISTRY]
+    if unsupported:
+        listed = ", ".join(f"{kind} (node {node_id})" for kind, node_id in unsupported)
+        raise InvalidGraph(f"This flow uses components this server does not support: {listed}.",
+                           node_ids=tuple(node_id for _, node_id in unsupported))
+
+
+def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
+    edges, problems, bad_nodes = [], [], []
+    for raw in data["edges"]:
+        edge = Edge(raw["source"], raw["data"]["sourceHandle"]["name"], raw["target"],
+                    raw["data"]["targetHandle"]["fieldName"])
+        missing = [node_id for node_id in (edge.source, edge.target) if node_id not in known]
+        if missing:
+            problems.append(f"{edge.source} -> {edge.target} (no component {', '.join(missing)})")
+            bad_nodes += missing
+            continue
+        source_type = known[edge.source]["data"]["type"]
+        if edge.output not in components.REGISTRY[source_type].outputs:
+            problems.append(f"{edge.source} -> {edge.target} (output '{edge.output}' of {source_type} "
+                            "is not supported)")
+            bad_nodes.append(edge.source)
+            continue
+        if edge.field == CODE_FIELD:
+            problems.append(f"{edge.source} -> {edge.target} (an edge cannot feed a component's code)")
+            bad_nodes.append(edge.target)
+            continue
+        edges.append(edge)
+    if problems:
+        raise InvalidGraph("These edges cannot run: " + "; ".join(problems) + ".", node_ids=tuple(bad_nodes))
+    return edges
+
+
+def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
+    """Kahn's algorithm, stable in the export's node order; a cycle raises InvalidGraph."""
+    waiting = {node_id: 0 for node_id in node_ids}
+    after = defaultdict(list)
+    for edge in edges:
+        waiting[edge.target] += 1
+        after[edge.source].append(edge.target)
+    ready = [node_id for node_id in node_ids if waiting[node_id] == 0]
+    order = []
+    while ready:
+        node_id = ready.pop(0)
+        order.append(node_id)
+        for target in after[node_id]:
+            waiting[target] -= 1
+            if waiting[target] == 0:
+                ready.append(target)
+    if len(order) < len(node_ids):
+        stuck = [node_id for node_id in node_ids if waiting[node_id] > 0]
+        raise InvalidGraph(f"The flow has a cycle through these nodes: {', '.join(stuck)}.",
+                           node_ids=tuple(stuck))
+    return order
+
+
+def compile_graph(data: Any) -> Graph:
+    """Check ``data`` and build the Graph every run of this flow version will use."""
+    problems = structure_errors(data)
+    if problems:
+        raise InvalidGraph("The flow's data is malformed: " + "; ".join(problems) + ".")
+    raw_nodes = _node_list(data)
+    _refuse_unsupported(raw_nodes)
+    known = {node["id"]: node for node in raw_nodes}
+    edges = _edges(data, known)
+    inputs = defaultdict(list)
+    for edge in edges:
+        inputs[edge.target].append(edge)
+    nodes = {}
+    for node_id in _dependency_order(list(known), edges):
+        raw = known[node_id]["data"]
+        inner = raw["node"]
+        params = _template_params(inner["template"])
+        component = components.REGISTRY[raw["type"]]
+        nodes[node_id] = Node(
+            id=node_id,
+            type=raw["type"],
+            display_name=inner.get("display_name") if isinstance(inner.get("display_name"), str) else raw["type"],
+            component=component,
+            params=MappingProxyType(params),
+            fields=frozenset(params) | component.extra_fields,
+            inputs=tuple(inputs[node_id]),
+        )
+    return Graph(nodes=MappingProxyType(nodes), edges=tuple(edges))

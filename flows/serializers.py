@@ -1,0 +1,95 @@
+"""Request and response shapes of the flows API (Langflow's field names)."""
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+from .engine.run import INPUT_TYPES, OUTPUT_TYPES
+from .engine.structure import structure_errors
+from .models import ENDPOINT_NAME_PATTERN
+
+# What Langflow's FlowRead has and this server has no use for, answered with Langflow's defaults
+# so its clients find every field they expect.
+LANGFLOW_CONSTANT_FIELDS = {
+    "is_component": False, "folder_id": None, "tags": [], "icon": None, "icon_bg_color": None,
+    "gradient": None, "locked": False, "mcp_enabled": False, "webhook": False, "access_type": "PRIVATE",
+}
+
+
+class FlowSerializer(serializers.Serializer):
+    """A flow as Langflow answers it; ``header_flows`` (``with_data=False``) leaves the graph out."""
+
+    def __init__(self, *args, with_data: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.with_data = with_data
+
+    def to_representation(self, flow):
+        body = {
+            "id": str(flow.pk),
+            "name": flow.name,
+            "description": flow.description,
+            "endpoint_name": flow.endpoint_name,
+            "user_id": str(flow.owner_id),
+            "created_at": flow.created_at.isoformat(),
+            "updated_at": flow.updated_at.isoformat(),
+            **LANGFLOW_CONSTANT_FIELDS,
+        }
+        if self.with_data:
+            body["data"] = flow.data
+        return body
+
+
+class FlowInputSerializer(serializers.Serializer):
+    """The fields a client may set. Langflow's other fields (tags, folder_id...) are accepted and ignored."""
+
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
+    endpoint_name = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=255,
+        validators=[RegexValidator(ENDPOINT_NAME_PATTERN, "Use only letters, digits, '-' and '_'.")],
+    )
+    data = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_data(self, value):
+        if value is None:
+            return None
+        problems = structure_errors(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_endpoint_name(self, value):
+        return value or None
+
+
+class FlowListQuerySerializer(serializers.Serializer):
+    """The query parameters of ``GET /api/v1/flows/`` that langflow-sdk sends."""
+
+    get_all = serializers.BooleanField(default=True)
+    page = serializers.IntegerField(min_value=1, default=1)
+    size = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+    header_flows = serializers.BooleanField(default=False)
+    components_only = serializers.BooleanField(default=False)
+    remove_example_flows = serializers.BooleanField(default=False)
+    folder_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """Langflow's run body, and the older ``{"inputs": {...}, "tweaks": {...}}``."""
+
+    input_value = serializers.CharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
+    input_type = serializers.ChoiceField(INPUT_TYPES, default="chat")
+    output_type = serializers.ChoiceField(OUTPUT_TYPES, default="chat")
+    output_component = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    tweaks = serializers.DictField(required=False, allow_null=True)
+    inputs = serializers.DictField(required=False, allow_null=True)
+    session_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    stream = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data):
+        if data is None or data == "":
+            data = {}  # an empty body is the default run
+        return super().to_internal_value(data)
+
+
+class StreamQuerySerializer(serializers.Serializer):
+    stream = serializers.BooleanField(default=False)
