@@ -1,6 +1,9 @@
 from rest_framework import authentication, exceptions
 
-from .services import InvalidApiKey, authenticate_api_key
+from langflow_site.net import client_ip
+
+from .services import InvalidApiKey, authenticate_api_key, record_failed_authentication
+from .throttling import FailedAuthenticationThrottle
 
 HEADER = "HTTP_X_API_KEY"
 QUERY_PARAMETER = "x-api-key"
@@ -20,14 +23,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """Authenticate as the key's owner. No key: ``None``, so session auth may still run.
 
     Refusals answer 403 like Langflow, because there is no ``WWW-Authenticate`` scheme.
+    An address with too many recent failures gets 429 before its key is even read; each
+    failure is written to the audit log (lookup id and client IP, never the key), and the
+    throttle bounds how many such lines one address can cause.
     """
 
     def authenticate(self, request):
         raw = raw_key_from_request(request)
         if raw is None:
             return None
+        throttle = FailedAuthenticationThrottle()
+        throttle.check(request)
         try:
             api_key = authenticate_api_key(raw)
-        except InvalidApiKey:
+        except InvalidApiKey as error:
+            throttle.record_failure()
+            record_failed_authentication(error, client_ip=client_ip(request))
             raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE) from None
         return api_key.user, api_key

@@ -1,11 +1,18 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from . import crypto
+from .rates import RATE_HELP, is_valid_rate
+
+
+def validate_rate(value: str) -> None:
+    if value and not is_valid_rate(value):
+        raise ValidationError(RATE_HELP)
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -38,6 +45,16 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_by = models.CharField(max_length=20, choices=RevokedBy.choices, blank=True, editable=False)
+    # Rotation: a new secret for the same record. During a grace period the previous secret
+    # (its digest, under its own pepper) still authenticates; a later rotation replaces it.
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    previous_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_pepper_version = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limit = models.CharField(
+        max_length=20, blank=True, validators=[validate_rate],
+        help_text="Requests this key may make, e.g. 100/min. Empty: the server's API_KEY_RATE.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -60,14 +77,91 @@ class ApiKey(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+    def previous_secret_is_valid(self, now=None) -> bool:
+        """Whether the secret replaced by the last rotation still authenticates (grace period)."""
+        now = now or timezone.now()
+        return bool(self.previous_digest) and self.previous_valid_until is not None and self.previous_valid_until > now
+
     @property
     def is_usable(self) -> bool:
         return not self.is_revoked and not self.is_expired
 
     @property
+    def is_reported_leaked(self) -> bool:
+        return self.revoked_by == self.RevokedBy.LEAK_REPORT
+
+    @property
     def state(self) -> str:
         if self.is_revoked:
-            return "reported leaked" if self.revoked_by == self.RevokedBy.LEAK_REPORT else "revoked"
+            return "reported leaked" if self.is_reported_leaked else "revoked"
         if self.is_expired:
             return "expired"
         return "active"
+
+
+class ApiKeyEvent(models.Model):
+    """One line of a key's audit log. Never holds a secret: at most the public lookup id.
+
+    Failed authentications are logged with the lookup id (when the key parsed) and the client
+    IP; their key is set only when the lookup id named one, so its owner sees them too.
+    Their number is bounded by the per-IP failed-authentication throttle.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        ROTATED = "rotated", "Rotated"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+        AUTH_FAILED = "auth_failed", "Failed authentication"
+
+    class Actor(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Administrator"
+        LEAK_REPORT = "leak_report", "Leak report"
+        SYSTEM = "system", "System"
+
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.CharField(max_length=20, choices=Actor.choices, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lookup_id = models.CharField(max_length=crypto.LOOKUP_ID_LENGTH, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key event"
+        indexes = [models.Index(fields=["api_key", "-created_at"], name="apikeys_event_key_time")]
+        constraints = [
+            # Expiry is noticed lazily (on use, on the key's page); this keeps it logged once.
+            models.UniqueConstraint(
+                fields=["api_key"], condition=Q(kind="expired"), name="apikeys_one_expiry_event_per_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {crypto.mask(self.lookup_id) if self.lookup_id else ''}".strip()
+
+
+class ApiKeyDailyUsage(models.Model):
+    """Successful uses of a key per UTC day, for the usage chart.
+
+    Written only by a database trigger on ``ApiKey.total_uses`` (migration 0004): the
+    existing use-counting UPDATE keeps this table too, at no extra query per request.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    uses = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name = "API key daily usage"
+        verbose_name_plural = "API key daily usage"
+        constraints = [models.UniqueConstraint(fields=["api_key", "day"], name="apikeys_one_usage_row_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.uses}"

@@ -1,4 +1,4 @@
-"""Operations on API keys: create, revoke, authenticate."""
+"""Operations on API keys: create, rotate, revoke, report leaked, authenticate, audit."""
 
 from __future__ import annotations
 
@@ -6,22 +6,36 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import crypto
-from .models import ApiKey
+from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 
-# Compared against when the lookup id is unknown, so that path does the same work
-# (one query, one HMAC, one constant-time comparison) as a wrong secret.
+# Compared against when there is nothing to compare with (unknown lookup id, no previous
+# secret), so every well-formed key costs the same: one query, two HMACs, two comparisons.
 _UNKNOWN_KEY_DIGEST = "0" * 64
+MAX_ROTATION_GRACE = datetime.timedelta(days=7)
+MAX_LIFETIME = datetime.timedelta(days=3650)
+USAGE_CHART_DAYS = 30
+
+Actor = ApiKeyEvent.Actor
 
 
 class InvalidApiKey(Exception):
     """The key is malformed, unknown, wrong, revoked, expired, or its owner is inactive.
 
-    One exception for every case: callers must not tell an attacker which one it was.
+    One exception for every case: callers must not tell an attacker which one it was. The
+    attributes are for the audit log only.
     """
+
+    def __init__(self, reason: str = "malformed key", *, lookup_id: str = "", api_key: ApiKey | None = None):
+        super().__init__(reason)
+        self.reason, self.lookup_id, self.api_key = reason, lookup_id, api_key
+
+
+class KeyNotActive(Exception):
+    """The operation needs a key that is neither revoked nor expired."""
 
 
 def current_pepper_version() -> int:
@@ -32,25 +46,75 @@ def _pepper(version: int) -> str | None:
     return settings.API_KEY_PEPPERS.get(version)
 
 
-def create_api_key(*, user, name: str = "", expires_at: datetime.datetime | None = None) -> tuple[ApiKey, str]:
+def record_event(
+    api_key: ApiKey | None,
+    kind: str,
+    *,
+    actor: str = "",
+    actor_user=None,
+    client_ip: str | None = None,
+    detail: str = "",
+    lookup_id: str = "",
+    created_at: datetime.datetime | None = None,
+) -> ApiKeyEvent:
+    """Append one line to the audit log (never a secret: at most the public lookup id)."""
+    return ApiKeyEvent.objects.create(
+        api_key=api_key,
+        kind=kind,
+        actor=actor,
+        actor_user=actor_user,
+        client_ip=client_ip,
+        detail=detail[:200],
+        lookup_id=lookup_id or (api_key.lookup_id if api_key else ""),
+        created_at=created_at or timezone.now(),
+    )
+
+
+def create_api_key(
+    *,
+    user,
+    name: str = "",
+    expires_at: datetime.datetime | None = None,
+    actor: str = Actor.OWNER,
+    actor_user=None,
+    client_ip: str | None = None,
+) -> tuple[ApiKey, str]:
     """Create a key for ``user``; return the record and the raw key, which is never available again."""
     version = current_pepper_version()
     for _ in range(5):  # a lookup-id collision is 1 in 62**12; retry rather than fail
         lookup_id, raw_key = crypto.generate_key()
         if not ApiKey.objects.filter(lookup_id=lookup_id).exists():
             break
-    api_key = ApiKey.objects.create(
-        user=user,
-        name=name,
-        lookup_id=lookup_id,
-        digest=crypto.digest(raw_key, _pepper(version)),
-        pepper_version=version,
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            user=user,
+            name=name,
+            lookup_id=lookup_id,
+            digest=crypto.digest(raw_key, _pepper(version)),
+            pepper_version=version,
+            expires_at=expires_at,
+        )
+        detail = f"expires {_utc(expires_at)}" if expires_at else "never expires"
+        record_event(api_key, ApiKeyEvent.Kind.CREATED, actor=actor, actor_user=actor_user or _owner_of(actor, user),
+                     client_ip=client_ip, detail=detail)
     return api_key, raw_key
 
 
-def revoke_api_key(api_key: ApiKey, *, revoked_by: str = ApiKey.RevokedBy.OWNER) -> bool:
+def _utc(moment: datetime.datetime) -> str:
+    return f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def _owner_of(actor: str, user):
+    return user if actor == Actor.OWNER else None
+
+
+def revoke_api_key(
+    api_key: ApiKey,
+    *,
+    revoked_by: str = ApiKey.RevokedBy.OWNER,
+    actor_user=None,
+    client_ip: str | None = None,
+) -> bool:
     """Revoke the key at once; return False when it was already revoked.
 
     The row is kept (revoked) so its history stays visible; the conditional update makes
@@ -61,51 +125,181 @@ def revoke_api_key(api_key: ApiKey, *, revoked_by: str = ApiKey.RevokedBy.OWNER)
         updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
             revoked_at=now, revoked_by=revoked_by
         )
+        if updated:
+            record_event(api_key, ApiKeyEvent.Kind.REVOKED, actor=revoked_by,
+                         actor_user=actor_user or _owner_of(revoked_by, api_key.user), client_ip=client_ip)
     if updated:
         api_key.revoked_at, api_key.revoked_by = now, revoked_by
     return bool(updated)
+
+
+def rotate_api_key(
+    api_key: ApiKey,
+    *,
+    grace: datetime.timedelta = datetime.timedelta(0),
+    actor: str = Actor.OWNER,
+    actor_user=None,
+    client_ip: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Give the key a new secret; return the record and the new raw key, shown only this once.
+
+    The old secret stops working at once, or after ``grace`` (at most seven days). Only the
+    latest previous secret is kept: rotating again ends the earlier grace period.
+    """
+    if not datetime.timedelta(0) <= grace <= MAX_ROTATION_GRACE:
+        raise ValueError("The grace period must be between 0 and 7 days.")
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.is_revoked:
+            raise KeyNotActive("This key is revoked; create a new one instead.")
+        if locked.is_expired:
+            raise KeyNotActive("This key has expired; create a new one instead.")
+        now = timezone.now()
+        version = current_pepper_version()
+        _, raw_key = crypto.generate_key(locked.lookup_id)
+        changes = {"digest": crypto.digest(raw_key, _pepper(version)), "pepper_version": version, "rotated_at": now}
+        if grace:
+            changes.update(previous_digest=locked.digest, previous_pepper_version=locked.pepper_version,
+                           previous_valid_until=now + grace)
+            detail = f"previous secret valid until {_utc(now + grace)}"
+        else:
+            changes.update(previous_digest="", previous_pepper_version=None, previous_valid_until=None)
+            detail = "previous secret stopped at once"
+        ApiKey.objects.filter(pk=locked.pk).update(**changes)
+        record_event(locked, ApiKeyEvent.Kind.ROTATED, actor=actor,
+                     actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, detail=detail)
+    for field, value in changes.items():
+        setattr(api_key, field, value)
+    return api_key, raw_key
+
+
+def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | None]:
+    """Return the key named by the lookup id and which of its secrets matched, if any.
+
+    Always one indexed query, two HMACs and two constant-time comparisons (current secret,
+    then the previous one of a rotation grace period), whether the key exists or not.
+    """
+    api_key = ApiKey.objects.select_related("user").filter(lookup_id=parsed.lookup_id).first()
+    if api_key is not None:
+        has_previous = api_key.previous_secret_is_valid()
+        candidates = [
+            ("current", api_key.pepper_version, api_key.digest),
+            ("previous", api_key.previous_pepper_version or api_key.pepper_version,
+             api_key.previous_digest if has_previous else _UNKNOWN_KEY_DIGEST),
+        ]
+    else:
+        version = current_pepper_version()
+        candidates = [("current", version, _UNKNOWN_KEY_DIGEST), ("previous", version, _UNKNOWN_KEY_DIGEST)]
+    matched = None
+    for name, version, expected in candidates:
+        pepper = _pepper(version)
+        equal = crypto.digests_match(expected, crypto.digest(parsed.raw, pepper or ""))
+        if equal and pepper is not None and api_key is not None and matched is None:
+            matched = name
+    return api_key, matched
 
 
 def authenticate_api_key(raw_key: str) -> ApiKey:
     """Return the usable key matching ``raw_key`` (its user loaded) and count the use.
 
     Raises InvalidApiKey otherwise. A malformed key costs no query; every well-formed key,
-    known or not, costs one indexed query, one HMAC and one constant-time comparison.
+    known or not, costs one indexed query and the same hashing; a good one one UPDATE more.
     """
     parsed = crypto.parse_key(raw_key)
     if parsed is None:
-        raise InvalidApiKey
-    api_key = ApiKey.objects.select_related("user").filter(lookup_id=parsed.lookup_id).first()
-    if api_key is not None:
-        version, expected = api_key.pepper_version, api_key.digest
-    else:
-        version, expected = current_pepper_version(), _UNKNOWN_KEY_DIGEST
-    pepper = _pepper(version)
-    candidate = crypto.digest(parsed.raw, pepper or "")
-    matches = crypto.digests_match(expected, candidate)
-    if not (api_key is not None and matches and pepper is not None):
-        raise InvalidApiKey
-    if not api_key.is_usable or not api_key.user.is_active:
-        raise InvalidApiKey
-    _record_use(api_key, parsed.raw)
-    return api_key
+        raise InvalidApiKey("malformed key")
+    for _ in range(2):  # a second pass only when a rotation raced this request
+        api_key, matched = _find_and_verify(parsed)
+        if matched is None:
+            reason = "unknown key" if api_key is None else "wrong secret"
+            raise InvalidApiKey(reason, lookup_id=parsed.lookup_id, api_key=api_key)
+        refusal = _refusal(api_key)
+        if refusal:
+            raise InvalidApiKey(refusal, lookup_id=parsed.lookup_id, api_key=api_key)
+        if _record_use(api_key, parsed.raw, matched):
+            return api_key
+    raise InvalidApiKey("key changed during the request", lookup_id=parsed.lookup_id, api_key=api_key)
 
 
-def _record_use(api_key: ApiKey, raw_key: str) -> None:
-    """Count one use in a single UPDATE.
+def _refusal(api_key: ApiKey) -> str:
+    if api_key.is_revoked:
+        return "revoked"
+    if api_key.is_expired:
+        return "expired"
+    if not api_key.user.is_active:
+        return "owner inactive"
+    return ""
+
+
+def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
+    """Count one use in a single UPDATE; return False when the key changed since it was read.
 
     ``F() + 1`` runs in the database, so N concurrent requests add exactly N; the row lock
-    lasts one statement. The ``revoked_at IS NULL`` condition means a key revoked between
-    the read and this write is refused too. A key hashed under an older pepper is
-    re-hashed under the current one here, at no extra query.
+    lasts one statement, and a database trigger adds the use to today's usage row inside it.
+    The conditions refuse a key revoked, or rotated, between the read and this write: a
+    revoked key fails on the very next request in every worker. A key hashed under an older
+    pepper is re-hashed under the current one here, at no extra query (never from a
+    previous secret, which is not the key's current one).
     """
     now = timezone.now()
     changes = {"total_uses": F("total_uses") + 1, "last_used_at": now}
     version = current_pepper_version()
-    if api_key.pepper_version != version:
+    if matched == "current" and api_key.pepper_version != version:
         changes.update(digest=crypto.digest(raw_key, _pepper(version)), pepper_version=version)
-    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(**changes)
-    if not updated:
-        raise InvalidApiKey
+    unchanged = Q(pk=api_key.pk, revoked_at__isnull=True, rotated_at=api_key.rotated_at)
+    if matched == "previous":
+        unchanged &= Q(previous_valid_until__gt=now)
+    if not ApiKey.objects.filter(unchanged).update(**changes):
+        return False
     api_key.last_used_at = now
     api_key.total_uses += 1
+    return True
+
+
+def record_failed_authentication(error: InvalidApiKey, *, client_ip: str | None) -> None:
+    """Log a refused key: lookup id (only when the key parsed), client IP and reason, never the key."""
+    record_event(error.api_key, ApiKeyEvent.Kind.AUTH_FAILED, client_ip=client_ip, detail=error.reason,
+                 lookup_id=error.lookup_id)
+    if error.reason == "expired":
+        record_expiry(error.api_key)
+
+
+def record_expiry(api_key: ApiKey) -> None:
+    """Log, once, that the key expired (dated at its expiry), unless it was revoked before."""
+    if not api_key.is_expired or (api_key.revoked_at and api_key.revoked_at <= api_key.expires_at):
+        return
+    event = ApiKeyEvent(api_key=api_key, kind=ApiKeyEvent.Kind.EXPIRED, actor=Actor.SYSTEM,
+                        lookup_id=api_key.lookup_id, created_at=api_key.expires_at)
+    # A partial unique index keeps one expiry event per key, whoever notices first.
+    ApiKeyEvent.objects.bulk_create([event], ignore_conflicts=True)
+
+
+def report_leaked_key(raw_key: str, *, client_ip: str | None = None) -> bool:
+    """Revoke the key at once and mark it reported leaked; return whether a key was revoked.
+
+    Either of its secrets (current, or previous in a grace period) counts. The caller must
+    answer the same either way.
+    """
+    parsed = crypto.parse_key(raw_key)
+    if parsed is None:
+        return False
+    api_key, matched = _find_and_verify(parsed)
+    if matched is None or api_key.is_revoked:
+        return False
+    return revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.LEAK_REPORT, client_ip=client_ip)
+
+
+def audit_log(api_key: ApiKey, *, limit: int = 100) -> list[ApiKeyEvent]:
+    """Return the key's latest events, newest first, after noting an expiry nobody saw yet."""
+    record_expiry(api_key)
+    return list(api_key.events.select_related("actor_user")[:limit])
+
+
+def daily_usage(api_key: ApiKey, *, days: int = USAGE_CHART_DAYS, today: datetime.date | None = None):
+    """Return ``[(day, uses), ...]`` for the last ``days`` UTC days, oldest first, zeros included."""
+    today = today or timezone.now().astimezone(datetime.timezone.utc).date()
+    first = today - datetime.timedelta(days=days - 1)
+    counts = dict(
+        ApiKeyDailyUsage.objects.filter(api_key=api_key, day__gte=first, day__lte=today).values_list("day", "uses")
+    )
+    return [(day, counts.get(day, 0)) for day in (first + datetime.timedelta(days=n) for n in range(days))]

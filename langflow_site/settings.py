@@ -9,6 +9,9 @@ from pathlib import Path
 
 import environ
 
+from apikeys.rates import RATE_HELP, is_valid_rate
+from langflow_site.net import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -53,6 +56,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "users",
     "apikeys",
     "flows",
@@ -159,6 +164,29 @@ for _entry in _peppers:
 if not API_KEY_PEPPERS:
     API_KEY_PEPPERS = {1: _secret_from_file("api_key_pepper")}
 
+
+def _rate(name: str, default: str) -> str:
+    """Read a DRF throttle rate ("20/min"); empty means no limit."""
+    value = env.str(name, default=default).strip()
+    if value and not is_valid_rate(value):
+        raise environ.ImproperlyConfigured(f"{name}: {RATE_HELP}")
+    return value
+
+
+# API-key throttles (apikeys.throttling), counted in the cache (CACHE_URL).
+API_KEY_FAILED_AUTH_RATE = _rate("API_KEY_FAILED_AUTH_RATE", "20/min")
+API_KEY_LEAK_REPORT_RATE = _rate("API_KEY_LEAK_REPORT_RATE", "30/hour")
+API_KEY_RATE = _rate("API_KEY_RATE", "")
+
+# Client addresses (langflow_site.net.client_ip): CLIENT_IP_HEADER is believed only when the
+# direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks).
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="X-Forwarded-For")
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise environ.ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
+
 # Security headers and cookies.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -202,6 +230,27 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "langflow_site.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "langflow_site.openapi.ApiAutoSchema",
+}
+
+# OpenAPI schema (/api/v1/schema/) and Swagger UI (/api/docs/), served from local static files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "langflow_site API",
+    "DESCRIPTION": (
+        "Langflow-compatible REST API: authenticate with an API key in the `x-api-key` header "
+        "or query parameter. API keys are managed with a signed-in session only."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"RevokedByEnum": "apikeys.models.ApiKey.RevokedBy"},
 }
 
 LOGGING = {

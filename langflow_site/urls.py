@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from drf_spectacular.views import SpectacularAPIView
+
 from users.api import WhoAmIView
 
 from . import views
+from .apidocs import ApiDocsView
 
 handler400 = "langflow_site.views.bad_request"
 handler403 = "langflow_site.views.permission_denied"
@@ -14,5 +17,8 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/users/whoami", WhoAmIView.as_view(), name="whoami"),
+    path("api/v1/api_key/", include("apikeys.api_urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("flows.api_urls")),
 ]

@@ -94,16 +94,20 @@ class _WorkCounter:
 
 def test_unknown_lookup_id_and_wrong_secret_do_the_same_work(user, monkeypatch, django_assert_num_queries):
     api_key, _ = create_api_key(user=user)
+    rotated, _ = create_api_key(user=user)
+    services.rotate_api_key(rotated, grace=datetime.timedelta(days=1))
     wrong_secret = crypto.build_key(api_key.lookup_id, "x" * crypto.SECRET_LENGTH)
+    wrong_secret_in_grace_period = crypto.build_key(rotated.lookup_id, "x" * crypto.SECRET_LENGTH)
     unknown_id = crypto.build_key("Z" * crypto.LOOKUP_ID_LENGTH, "x" * crypto.SECRET_LENGTH)
     counts = []
-    for raw in (wrong_secret, unknown_id):
+    for raw in (wrong_secret, wrong_secret_in_grace_period, unknown_id):
         counter = _WorkCounter(monkeypatch)
         with django_assert_num_queries(1):
             with pytest.raises(InvalidApiKey):
                 authenticate_api_key(raw)
         counts.append((counter.digests, counter.comparisons))
-    assert counts[0] == counts[1] == (1, 1)
+    # Current secret and previous (grace period) secret: two HMACs, two comparisons, always.
+    assert counts == [(2, 2)] * 3
 
 
 def test_old_pepper_still_verifies_and_key_is_rehashed_under_the_new_one(user, settings):
@@ -131,9 +135,9 @@ def test_key_revoked_between_lookup_and_count_is_refused(user, monkeypatch):
     api_key, raw = create_api_key(user=user)
     real_record_use = services._record_use
 
-    def revoke_first(key, raw_key):
+    def revoke_first(key, raw_key, matched):
         ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
-        return real_record_use(key, raw_key)
+        return real_record_use(key, raw_key, matched)
 
     monkeypatch.setattr(services, "_record_use", revoke_first)
     with pytest.raises(InvalidApiKey):

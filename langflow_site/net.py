@@ -1,0 +1,70 @@
+"""Where a request came from, trusting a proxy's forwarding header only when the proxy is ours.
+
+``REMOTE_ADDR`` is the direct peer. A header such as ``X-Forwarded-For`` can be written by
+anybody, so it is read only when that peer is listed in ``TRUSTED_PROXIES`` (addresses or
+CIDR networks). Each proxy appends the address it received the request from, so the header
+is read from the right: the first address that is not one of our proxies is the client.
+Everything to its left was written by the client itself and is ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+from django.conf import settings
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """Return the address in ``value`` (IPv4-mapped IPv6 as IPv4, brackets allowed), or None."""
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_networks(entries) -> tuple[IPNetwork, ...]:
+    """Return the networks for ``entries`` ("10.0.0.1", "10.0.0.0/8", "::1"); raise ValueError on a bad one."""
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
+
+
+@functools.lru_cache(maxsize=8)
+def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return parse_networks(entries)
+
+
+def _meta_name(header: str) -> str:
+    return "HTTP_" + header.strip().upper().replace("-", "_")
+
+
+def client_ip(request) -> str | None:
+    """Return the client's address as a string, or None when the peer's address is unknown."""
+    remote = parse_ip(request.META.get("REMOTE_ADDR") or "")
+    if remote is None:
+        return None
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    if not networks or not _is_trusted(remote, networks):
+        return str(remote)
+    hops = [hop for hop in request.META.get(_meta_name(settings.CLIENT_IP_HEADER), "").split(",") if hop.strip()]
+    client = remote
+    for hop in reversed(hops):
+        address = parse_ip(hop)
+        if address is None:  # garbage from the client's side: the last good hop is the best we know
+            break
+        client = address
+        if not _is_trusted(address, networks):
+            break
+    return str(client)
+
+
+def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
