@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 7860
-WEB_CONCURRENCY ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: run dev test install browser migrate bench clean
@@ -26,8 +25,7 @@ migrate: install
 	$(BIN)/python manage.py bootstrapsuperuser
 
 run: migrate
-	WEB_CONCURRENCY=$(WEB_CONCURRENCY) $(BIN)/gunicorn langflow_site.wsgi:application \
-		--config langflow_site/gunicorn.conf.py --bind $(HOST):$(PORT)
+	$(BIN)/gunicorn langflow_site.wsgi:application --config langflow_site/gunicorn.conf.py
 
 dev: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

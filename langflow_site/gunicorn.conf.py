@@ -1,7 +1,17 @@
-"""Gunicorn settings for `make run` and production; every value can be overridden on the command line."""
+"""Gunicorn settings for `make run` and production; every value can be overridden on the command line.
+
+Values come from the environment, then `.env` (as Django's settings read it), then the defaults,
+so `make run PORT=9000` and a `.env` with HOST=0.0.0.0 both work.
+"""
 
 import os
+from pathlib import Path
 
+import environ
+
+environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '7860')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -22,3 +23,8 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("flows.api_urls")),
 ]
+
+if settings.BENCH_ENDPOINTS:  # `make bench` only: see langflow_site/benchviews.py
+    from .benchviews import CeilingView
+
+    urlpatterns.append(path("api/v1/bench/ceiling", CeilingView.as_view(), name="bench-ceiling"))
