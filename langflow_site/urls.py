@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from drf_spectacular.views import SpectacularAPIView
 
@@ -22,6 +23,11 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("flows.api_urls")),
+    # The browser UI (server-rendered pages).
+    path("", RedirectView.as_view(pattern_name="flows:list"), name="home"),
+    path("", include("users.urls")),
+    path("api-keys/", include("apikeys.urls")),
+    path("flows/", include("flows.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:  # `make bench` only: see langflow_site/benchviews.py

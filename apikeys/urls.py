@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "apikeys"
+
+urlpatterns = [
+    path("", views.api_key_list, name="list"),
+    path("new/", views.api_key_create, name="create"),
+    path("<uuid:pk>/delete/", views.api_key_delete, name="delete"),
+]

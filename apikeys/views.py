@@ -1,0 +1,92 @@
+"""The API Keys page: list, create (the secret shown once) and delete the signed-in user's keys.
+
+Every response here is never_cache (``Cache-Control: no-store``): the page that shows a new key
+must not be kept by the browser or a proxy, and the others are per-user.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .forms import ApiKeyCreateForm
+from .models import ApiKey
+from .services import create_api_key, revoke_api_key
+
+# The raw key travels from the create POST to the next page in the server-side session, never
+# in a URL, a cookie or a message, and is popped by the first page that renders it.
+NEW_KEY_SESSION_KEY = "apikeys:new_key"
+DELETE_CONSEQUENCE = "will stop working immediately: every request that uses it will be refused. This cannot be undone."
+
+
+def _pop_new_key(request) -> dict | None:
+    stashed = request.session.pop(NEW_KEY_SESSION_KEY, None)
+    if not stashed:
+        return None
+    api_key = ApiKey.objects.owned_by(request.user).filter(pk=stashed["id"]).first()
+    if api_key is None:
+        return None
+    return {"api_key": api_key, "raw": stashed["raw"]}
+
+
+def _render_list(request, *, create_form=None, status=200):
+    """Render the key list; with ``create_form``, the create dialog is rendered open."""
+    context = {
+        "api_keys": ApiKey.objects.owned_by(request.user),
+        "new_key": _pop_new_key(request),
+        "create_form": create_form or ApiKeyCreateForm(),
+        "create_open": create_form is not None,
+        "delete_consequence": DELETE_CONSEQUENCE,
+    }
+    return render(request, "apikeys/apikey_list.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_GET
+def api_key_list(request):
+    return _render_list(request)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_create(request):
+    """GET: the list with the create dialog open (the no-JavaScript path). POST: create, then redirect."""
+    if request.method == "GET":
+        return _render_list(request, create_form=ApiKeyCreateForm())
+    form = ApiKeyCreateForm(request.POST)
+    if not form.is_valid():
+        return _render_list(request, create_form=form, status=400)
+    api_key, raw_key = create_api_key(user=request.user, name=form.cleaned_data["name"], expires_at=None)
+    request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
+    return redirect("apikeys:list")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_delete(request, pk):
+    """GET: a confirmation page (the no-JavaScript path). POST: revoke the key at once.
+
+    Another user's key is a 404, exactly like a key that does not exist.
+    """
+    api_key = get_object_or_404(ApiKey.objects.owned_by(request.user), pk=pk)
+    label = api_key.name or "Untitled"
+    if api_key.is_revoked:
+        messages.info(request, f"The key “{label}” was already deleted.")
+        return redirect("apikeys:list")
+    if request.method == "GET":
+        context = {
+            "title": "Delete secret key?",
+            "object_label": f"{label} ({api_key.masked})",
+            "consequence": DELETE_CONSEQUENCE,
+            "confirm_label": "Delete key",
+            "cancel_url": reverse("apikeys:list"),
+        }
+        return render(request, "confirm_delete.html", context)
+    revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.OWNER)
+    messages.success(request, f"The key “{label}” was deleted. Requests that use it are now refused.")
+    return redirect("apikeys:list")

@@ -1,0 +1,270 @@
+/*
+ * Progressive enhancement for every page. Each feature works without this file:
+ * dialogs are pages or open sections, Delete opens a confirmation page, Run posts the form.
+ * No inline scripts or handlers anywhere: the Content-Security-Policy allows only this file.
+ */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  var FOCUSABLE = [
+    "a[href]", "button:not([disabled])", "input:not([disabled]):not([type='hidden'])",
+    "select:not([disabled])", "textarea:not([disabled])", "[tabindex]:not([tabindex='-1'])"
+  ].join(",");
+
+  function focusableIn(container) {
+    return Array.prototype.filter.call(container.querySelectorAll(FOCUSABLE), function (el) {
+      return !el.hidden && el.getClientRects().length > 0;
+    });
+  }
+
+  function camelCase(name) {
+    return name.replace(/-([a-z])/g, function (_, letter) { return letter.toUpperCase(); });
+  }
+
+  /* Dialogs ---------------------------------------------------------------------------------- */
+
+  var openers = new WeakMap();
+
+  function openDialog(dialog, opener) {
+    if (dialog.open) dialog.close(); // rendered open for no-JS use: reopen as a modal
+    openers.set(dialog, opener || document.activeElement);
+    dialog.showModal();
+    var target = dialog.querySelector("[autofocus]") || focusableIn(dialog)[0];
+    if (target) target.focus();
+  }
+
+  function fillFromOpener(dialog, opener) {
+    dialog.querySelectorAll("[data-fill]").forEach(function (el) {
+      var value = opener.dataset["fill" + camelCase("-" + el.dataset.fill)];
+      el.textContent = value || ""; // textContent: never parsed as HTML
+    });
+    dialog.querySelectorAll("form[data-action-from-opener]").forEach(function (form) {
+      form.action = opener.getAttribute("href");
+    });
+  }
+
+  function trapFocus(event) {
+    if (event.key !== "Tab") return;
+    var dialog = event.currentTarget;
+    var items = focusableIn(dialog);
+    if (!items.length) { event.preventDefault(); return; }
+    var first = items[0], last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault(); last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault(); first.focus();
+    }
+  }
+
+  function wipeSecrets(dialog) {
+    dialog.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+    dialog.remove();
+  }
+
+  function onDialogClose(event) {
+    var dialog = event.currentTarget;
+    if (dialog.dataset.closeUrl && window.location.pathname !== dialog.dataset.closeUrl) {
+      window.history.replaceState(null, "", dialog.dataset.closeUrl);
+    }
+    if (dialog.hasAttribute("data-wipe-on-close")) wipeSecrets(dialog);
+    var opener = openers.get(dialog);
+    if (opener && document.contains(opener) && opener !== document.body) {
+      opener.focus();
+    } else {
+      var main = document.getElementById("main");
+      if (main) main.focus();
+    }
+  }
+
+  function setUpDialogs() {
+    document.querySelectorAll("dialog").forEach(function (dialog) {
+      dialog.addEventListener("keydown", trapFocus);
+      dialog.addEventListener("close", onDialogClose);
+    });
+    document.addEventListener("click", function (event) {
+      var opener = event.target.closest("[data-opens-dialog]");
+      if (opener) {
+        var dialog = document.getElementById(opener.dataset.opensDialog);
+        if (!dialog) return; // fall back to the link's own page
+        event.preventDefault();
+        fillFromOpener(dialog, opener);
+        openDialog(dialog, opener);
+        return;
+      }
+      var closer = event.target.closest("[data-closes-dialog]");
+      if (closer && closer.closest("dialog")) {
+        event.preventDefault();
+        closer.closest("dialog").close();
+      }
+    });
+    document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
+      openDialog(dialog, null);
+    });
+    // A page restored from the back/forward cache must not bring a shown-once secret back.
+    window.addEventListener("pagehide", function () {
+      document.querySelectorAll("dialog[data-wipe-on-close]").forEach(wipeSecrets);
+    });
+  }
+
+  /* Copy buttons ---------------------------------------------------------------------------------- */
+
+  function copyText(text, source) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      // Plain HTTP on a non-local host has no clipboard API: select the text and copy it.
+      if (source && source.select) source.select();
+      try { document.execCommand("copy") ? resolve() : reject(new Error("copy refused")); }
+      catch (error) { reject(error); }
+    });
+  }
+
+  function setUpCopyButtons() {
+    document.querySelectorAll("[data-copy-from]").forEach(function (button) {
+      button.hidden = false;
+      var timer = null;
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.dataset.copyFrom);
+        if (!source) return;
+        var text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+        var status = (button.closest("dialog, .snippet, .copy-scope") || document).querySelector(".copy-status");
+        copyText(text, source).then(function () {
+          button.classList.add("is-copied");
+          if (status) status.textContent = "Copied to the clipboard.";
+          clearTimeout(timer);
+          timer = setTimeout(function () {
+            button.classList.remove("is-copied");
+            if (status) status.textContent = "";
+          }, 2000);
+        }, function () {
+          if (status) status.textContent = "Copying is blocked here: select the text and press Ctrl+C.";
+          if (source.select) source.select();
+        });
+      });
+    });
+    document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
+      input.addEventListener("focus", function () { input.select(); });
+      input.addEventListener("click", function () { input.select(); });
+    });
+  }
+
+  /* User menu (a <details>): close on outside click and Escape ---------------------------------- */
+
+  function setUpMenus() {
+    var menus = document.querySelectorAll("details[data-menu]");
+    document.addEventListener("click", function (event) {
+      menus.forEach(function (menu) {
+        if (menu.open && !menu.contains(event.target)) menu.open = false;
+      });
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape") return;
+      menus.forEach(function (menu) {
+        if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+      });
+    });
+  }
+
+  /* Tabs: a [data-tabs] block of .snippet panels, each titled by its <h3> ---------------------- */
+
+  function setUpTabs() {
+    document.querySelectorAll("[data-tabs]").forEach(function (container, groupIndex) {
+      var panels = Array.prototype.slice.call(container.querySelectorAll(":scope > .snippet"));
+      if (panels.length < 2) return;
+      var list = document.createElement("div");
+      list.className = "tabs";
+      list.setAttribute("role", "tablist");
+      list.setAttribute("aria-label", container.dataset.tabs);
+      var tabs = panels.map(function (panel, index) {
+        var tab = document.createElement("button");
+        var id = "tab-" + groupIndex + "-" + index;
+        tab.type = "button";
+        tab.className = "tab";
+        tab.id = id;
+        tab.setAttribute("role", "tab");
+        tab.setAttribute("aria-controls", panel.id);
+        tab.textContent = panel.querySelector("h3").textContent;
+        panel.setAttribute("role", "tabpanel");
+        panel.setAttribute("aria-labelledby", id);
+        list.appendChild(tab);
+        return tab;
+      });
+      function select(index, focus) {
+        tabs.forEach(function (tab, i) {
+          var on = i === index;
+          tab.setAttribute("aria-selected", on ? "true" : "false");
+          tab.tabIndex = on ? 0 : -1;
+          panels[i].hidden = !on;
+        });
+        if (focus) tabs[index].focus();
+      }
+      list.addEventListener("click", function (event) {
+        var tab = event.target.closest("[role='tab']");
+        if (tab) select(tabs.indexOf(tab), false);
+      });
+      list.addEventListener("keydown", function (event) {
+        var current = tabs.indexOf(document.activeElement);
+        if (current < 0) return;
+        if (event.key === "ArrowRight") { event.preventDefault(); select((current + 1) % tabs.length, true); }
+        if (event.key === "ArrowLeft") { event.preventDefault(); select((current - 1 + tabs.length) % tabs.length, true); }
+      });
+      container.classList.add("tabbed");
+      container.insertBefore(list, container.firstChild);
+      select(0, false);
+    });
+  }
+
+  /* Run box: post with fetch and show the answer in place ------------------------------------ */
+
+  function setUpRunForms() {
+    document.querySelectorAll("form[data-run-form]").forEach(function (form) {
+      var output = document.getElementById(form.dataset.runForm);
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var button = form.querySelector("button[type='submit']");
+        form.classList.add("is-busy");
+        button.disabled = true;
+        output.hidden = false;
+        output.classList.remove("is-error");
+        output.querySelector("pre").textContent = "Running…";
+        fetch(form.action, {
+          method: "POST",
+          body: new FormData(form),
+          headers: { "Accept": "application/json" },
+          credentials: "same-origin"
+        }).then(function (response) {
+          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
+        }).then(function (result) {
+          output.classList.toggle("is-error", !result.ok);
+          output.querySelector(".run-output-label").textContent = result.ok ? "Output" : "Error";
+          output.querySelector("pre").textContent = result.ok ? result.body.output : result.body.detail;
+        }).catch(function () {
+          output.classList.add("is-error");
+          output.querySelector(".run-output-label").textContent = "Error";
+          output.querySelector("pre").textContent = "The server could not be reached. Try again.";
+        }).finally(function () {
+          form.classList.remove("is-busy");
+          button.disabled = false;
+        });
+      });
+    });
+  }
+
+  function start() {
+    setUpDialogs();
+    setUpCopyButtons();
+    setUpMenus();
+    setUpTabs();
+    setUpRunForms();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
