@@ -6,7 +6,7 @@ valid one, is refused here, so a leaked key cannot mint, list or delete keys.
 
 import datetime
 
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.permissions import AllowAny, BasePermission
@@ -52,7 +52,11 @@ class KeyManagementView(APIView):
         raise exceptions.PermissionDenied(SIGN_IN_MESSAGE)
 
     def get_owned_key(self, key_id) -> ApiKey:
-        return get_object_or_404(ApiKey.objects.owned_by(self.request.user).select_related("user"), pk=key_id)
+        """Return the caller's key; another user's answers exactly like a missing one."""
+        api_key = ApiKey.objects.owned_by(self.request.user).select_related("user").filter(pk=key_id).first()
+        if api_key is None:
+            raise Http404(NOT_FOUND_MESSAGE)
+        return api_key
 
 
 def _created_response(api_key: ApiKey, raw_key: str) -> Response:

@@ -54,7 +54,7 @@ class FailedAuthenticationThrottle(_ClientIpThrottle):
         if len(self.history) >= self.num_requests:
             wait = self.wait()
             raise exceptions.Throttled(
-                wait=wait, detail="Too many failed API key attempts from your address. Try again later."
+                wait=wait, detail="Too many failed API key attempts from your address."
             )
 
     def record_failure(self) -> None:

@@ -1,0 +1,71 @@
+"""langflow_site.net.client_ip: the forwarding header counts only from a trusted proxy."""
+
+import pytest
+from django.test import RequestFactory
+
+from langflow_site.net import client_ip, parse_networks
+
+factory = RequestFactory()
+
+
+def _ip(remote, forwarded=None, **extra):
+    meta = {"REMOTE_ADDR": remote, **extra}
+    if forwarded is not None:
+        meta["HTTP_X_FORWARDED_FOR"] = forwarded
+    return client_ip(factory.get("/", **meta))
+
+
+def test_without_trusted_proxies_the_peer_is_the_client(settings):
+    settings.TRUSTED_PROXIES = []
+    assert _ip("203.0.113.5", "198.51.100.1") == "203.0.113.5"
+
+
+def test_an_untrusted_peer_cannot_claim_another_address(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert _ip("203.0.113.5", "198.51.100.1") == "203.0.113.5"
+
+
+def test_a_trusted_proxy_names_the_client(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    assert _ip("10.0.0.1", "198.51.100.1") == "198.51.100.1"
+
+
+def test_the_client_is_the_first_untrusted_hop_from_the_right(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "192.168.1.1"]
+    # The client wrote "1.1.1.1" itself; our two proxies appended what they saw.
+    assert _ip("10.0.0.1", "1.1.1.1, 198.51.100.1, 192.168.1.1") == "198.51.100.1"
+
+
+def test_when_every_hop_is_trusted_the_leftmost_is_used(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert _ip("10.0.0.1", "10.1.1.1, 10.2.2.2") == "10.1.1.1"
+
+
+def test_garbage_in_the_header_stops_the_walk_at_the_last_good_hop(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    assert _ip("10.0.0.1", "not-an-ip, 10.2.2.2") == "10.2.2.2"
+    assert _ip("10.0.0.1", "") == "10.0.0.1"
+    assert _ip("10.0.0.1") == "10.0.0.1"
+
+
+def test_a_configured_header_replaces_x_forwarded_for(settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    settings.CLIENT_IP_HEADER = "X-Real-IP"
+    assert _ip("127.0.0.1", "198.51.100.1", HTTP_X_REAL_IP="203.0.113.9") == "203.0.113.9"
+
+
+def test_ipv6_and_ipv4_mapped_addresses(settings):
+    settings.TRUSTED_PROXIES = ["::1"]
+    assert _ip("::1", "[2001:db8::5]") == "2001:db8::5"
+    assert _ip("::ffff:203.0.113.5") == "203.0.113.5"
+
+
+def test_an_unknown_peer_address_gives_none(settings):
+    assert _ip("") is None
+    assert _ip("unix-socket") is None
+
+
+@pytest.mark.parametrize("entries", [["10.0.0.0/33"], ["proxy.example"], ["10.0.0.1/8/2"]])
+def test_bad_trusted_proxy_entries_are_refused(entries):
+    with pytest.raises(ValueError):
+        parse_networks(entries)
