@@ -85,11 +85,6 @@ class RunRequestSerializer(serializers.Serializer):
     session_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
     stream = serializers.BooleanField(required=False, default=False)
 
-    def to_internal_value(self, data):
-        if data is None or data == "":
-            data = {}  # an empty body is the default run
-        return super().to_internal_value(data)
-
 
 class StreamQuerySerializer(serializers.Serializer):
     stream = serializers.BooleanField(default=False)

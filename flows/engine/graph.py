@@ -136,10 +136,20 @@ def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
             if waiting[target] == 0:
                 ready.append(target)
     if len(order) < len(node_ids):
-        stuck = [node_id for node_id in node_ids if waiting[node_id] > 0]
+        stuck = _on_cycles({node_id for node_id in node_ids if waiting[node_id] > 0}, edges)
+        stuck = [node_id for node_id in node_ids if node_id in stuck]
         raise InvalidGraph(f"The flow has a cycle through these nodes: {', '.join(stuck)}.",
                            node_ids=tuple(stuck))
     return order
+
+
+def _on_cycles(stuck: set[str], edges: list[Edge]) -> set[str]:
+    """Drop the nodes that are merely downstream of a cycle: peel off those that feed no other."""
+    while True:
+        feeding = {edge.source for edge in edges if edge.source in stuck and edge.target in stuck}
+        if feeding == stuck:
+            return stuck
+        stuck = feeding
 
 
 def compile_graph(data: Any) -> Graph:

@@ -125,7 +125,8 @@ def _input_text(key: str, value: Any) -> str:
 
 def _apply_inputs(graph: Graph, params: dict[str, dict], request: RunRequest) -> None:
     """The run's ``input_value`` goes to the inputs of ``input_type``; the older ``inputs``
-    dict by node id, display name, generic key (the flow's single input), or prompt variable."""
+    dict by node id, display name, generic key (the flow's single input), or prompt variable.
+    An empty value is no value: the node keeps its stored (or tweaked) one."""
     if request.input_value:
         for node in graph.by_role(*_INPUT_ROLES[request.input_type]):
             params[node.id]["input_value"] = request.input_value
@@ -141,7 +142,8 @@ def _apply_inputs(graph: Graph, params: dict[str, dict], request: RunRequest) ->
         else:
             prompts = _unconnected_prompt_variables(graph, params, key)
             for node in prompts:
-                params[node.id][key] = text
+                if text:
+                    params[node.id][key] = text
             if prompts:
                 continue
             if key in GENERIC_INPUT_KEYS and inputs:
@@ -150,7 +152,8 @@ def _apply_inputs(graph: Graph, params: dict[str, dict], request: RunRequest) ->
             raise _refuse(f"Input {key!r} matches no input component (by node id or display name) "
                           "and no unconnected prompt variable.")
         for node in targets:
-            params[node.id]["input_value"] = text
+            if text:  # as with input_value, an empty input leaves the stored (or tweaked) value
+                params[node.id]["input_value"] = text
 
 
 def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
