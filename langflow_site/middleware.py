@@ -1,4 +1,4 @@
-"""Site-wide response middleware."""
+"""Security headers for the browser UI, beside Django's SecurityMiddleware."""
 
 # Scripts, styles, fonts and images come from this origin only: no inline scripts, no inline
 # event handlers, no style attributes. So an injected `<script>` or `onerror=` cannot run even
@@ -19,9 +19,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# HTML pages only. Under "no-referrer" (SECURE_REFERRER_POLICY, kept for every other response)
+# browsers send `Origin: null` with a form's POST, and Django's CSRF check rightly refuses it:
+# no form could be submitted. "same-origin" sends the Referer to this server only, never to
+# another site, so a key in a URL still cannot leak through it (and the pages never put one there).
+PAGE_REFERRER_POLICY = "same-origin"
 
-class ContentSecurityPolicyMiddleware:
-    """Add the Content-Security-Policy header to every response that does not set its own."""
+
+class SecurityHeadersMiddleware:
+    """Add the Content-Security-Policy to every response, and the pages' Referrer-Policy to HTML."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -29,4 +35,7 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if response.get("Content-Type", "").startswith("text/html"):
+            # Set before SecurityMiddleware's own setdefault, which then leaves it alone.
+            response.headers.setdefault("Referrer-Policy", PAGE_REFERRER_POLICY)
         return response

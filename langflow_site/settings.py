@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "langflow_site.middleware.ContentSecurityPolicyMiddleware",
+    "langflow_site.middleware.SecurityHeadersMiddleware",
     "langflow_site.resilience.DatabaseOutageMiddleware",
 ]
 

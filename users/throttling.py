@@ -8,7 +8,8 @@ Two counters, both reset by the window expiring:
 While locked, every attempt is refused before the password is checked, so a right guess during
 the lockout tells the attacker nothing. A successful sign-in clears the pair's counter.
 The cache must be shared by every app server (CACHE_URL=redis://... in production), or each
-worker counts on its own.
+worker counts on its own. The client's address comes from ``langflow_site.net.client_ip``, which
+reads X-Forwarded-For only from TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
@@ -20,12 +21,9 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from langflow_site.net import client_ip
+
 _PREFIX = "login-throttle"
-
-
-def client_ip(request) -> str:
-    """Return the address the request came from (a proxy must set REMOTE_ADDR, not only X-Forwarded-For)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def _username_token(username: str) -> str:
@@ -34,7 +32,7 @@ def _username_token(username: str) -> str:
 
 
 def _counters(request, username: str) -> list[tuple[str, int]]:
-    ip = client_ip(request)
+    ip = client_ip(request) or "unknown"
     return [
         (f"{_PREFIX}:pair:{ip}:{_username_token(username)}", settings.LOGIN_THROTTLE_FAILURES),
         (f"{_PREFIX}:ip:{ip}", settings.LOGIN_THROTTLE_IP_FAILURES),

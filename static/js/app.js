@@ -31,7 +31,10 @@
     if (dialog.open) dialog.close(); // rendered open for no-JS use: reopen as a modal
     openers.set(dialog, opener || document.activeElement);
     dialog.showModal();
-    var target = dialog.querySelector("[autofocus]") || focusableIn(dialog)[0];
+    // The first field, not the header's close button: typing is what the dialog is for.
+    var target = dialog.querySelector("[autofocus]") ||
+      focusableIn(dialog).filter(function (el) { return el.matches("input, textarea, select"); })[0] ||
+      focusableIn(dialog)[0];
     if (target) target.focus();
   }
 
@@ -66,6 +69,8 @@
 
   function onDialogClose(event) {
     var dialog = event.currentTarget;
+    // The close event fires later: a dialog rendered open and reopened as a modal is open again.
+    if (dialog.open) return;
     if (dialog.dataset.closeUrl && window.location.pathname !== dialog.dataset.closeUrl) {
       window.history.replaceState(null, "", dialog.dataset.closeUrl);
     }
