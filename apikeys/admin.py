@@ -1,9 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from .models import ApiKey
-from .services import create_api_key, revoke_api_key
+from langflow_site.net import client_ip
+
+from .models import ApiKey, ApiKeyEvent
+from .services import KeyNotActive, audit_log, create_api_key, revoke_api_key, rotate_api_key
+
+Actor = ApiKeyEvent.Actor
+RECENT_EVENTS = 20
 
 
 class ApiKeyCreationForm(forms.ModelForm):
@@ -11,7 +18,7 @@ class ApiKeyCreationForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["user", "name", "expires_at"]
+        fields = ["user", "name", "expires_at", "rate_limit"]
 
 
 @admin.register(ApiKey)
@@ -20,14 +27,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked_by", "created_at"]
     search_fields = ["name", "lookup_id", "user__username"]
     list_select_related = ["user"]
-    actions = ["revoke_selected"]
-    # The digest is left out on purpose: it is not a secret, but nobody needs to see it.
+    actions = ["revoke_selected", "rotate_selected"]
+    # The digests are left out on purpose: they are not secrets, but nobody needs to see them.
     readonly_fields = [
-        "masked", "lookup_id", "user", "created_at", "last_used_at", "total_uses",
-        "revoked_at", "revoked_by", "pepper_version",
+        "masked", "state", "lookup_id", "user", "created_at", "last_used_at", "total_uses",
+        "revoked_at", "revoked_by", "rotated_at", "previous_valid_until", "pepper_version", "recent_events",
     ]
-    fields = ["masked", "user", "name", "expires_at", "lookup_id", "created_at", "last_used_at",
-              "total_uses", "revoked_at", "revoked_by", "pepper_version"]
+    fields = ["masked", "state", "user", "name", "expires_at", "rate_limit", "lookup_id", "created_at",
+              "last_used_at", "total_uses", "revoked_at", "revoked_by", "rotated_at", "previous_valid_until",
+              "pepper_version", "recent_events"]
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -46,7 +54,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         created, raw_key = create_api_key(
             user=form.cleaned_data["user"], name=form.cleaned_data["name"],
-            expires_at=form.cleaned_data["expires_at"],
+            expires_at=form.cleaned_data["expires_at"], rate_limit=form.cleaned_data["rate_limit"],
+            actor=Actor.ADMIN, actor_user=request.user, client_ip=client_ip(request),
         )
         obj.pk = created.pk
         obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
@@ -57,10 +66,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         raw_key = getattr(request, "_new_raw_api_key", None)
         if raw_key is None:
             return super().response_add(request, obj, post_url_continue)
+        return self._show_key_once(request, obj, raw_key, "created")
+
+    def _show_key_once(self, request, api_key, raw_key, action):
         context = {
             **self.admin_site.each_context(request),
-            "title": "API key created",
-            "api_key": obj,
+            "title": f"API key {action}",
+            "action": action,
+            "api_key": api_key,
             "raw_key": raw_key,
             "opts": self.model._meta,
         }
@@ -68,11 +81,80 @@ class ApiKeyAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
+    @admin.display(description="Audit log (latest first)")
+    def recent_events(self, obj):
+        events = audit_log(obj, limit=RECENT_EVENTS)
+        if not events:
+            return "No events."
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), _who(e), e.client_ip or "",
+              e.detail) for e in events),
+        )
+        link = reverse("admin:apikeys_apikeyevent_changelist") + f"?api_key__id__exact={obj.pk}"
+        return format_html(
+            '<table><thead><tr><th>When (UTC)</th><th>Event</th><th>By</th><th>Client IP</th><th>Detail</th>'
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">All events of this key</a></p>',
+            rows, link,
+        )
+
     @admin.action(description="Revoke selected API keys")
     def revoke_selected(self, request, queryset):
-        count = sum(revoke_api_key(key, revoked_by=ApiKey.RevokedBy.ADMIN) for key in queryset)
+        count = sum(
+            revoke_api_key(key, revoked_by=ApiKey.RevokedBy.ADMIN, actor_user=request.user,
+                           client_ip=client_ip(request))
+            for key in queryset.select_related("user")
+        )
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate the selected API key (its old secret stops at once)")
+    def rotate_selected(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one key to rotate: its new secret is shown once.",
+                              messages.ERROR)
+            return None
+        api_key = queryset.select_related("user").get()
+        try:
+            api_key, raw_key = rotate_api_key(api_key, actor=Actor.ADMIN, actor_user=request.user,
+                                              client_ip=client_ip(request))
+        except KeyNotActive as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return None
+        return self._show_key_once(request, api_key, raw_key, "rotated")
 
     def has_delete_permission(self, request, obj=None):
         # Revoking keeps the record and its history; deleting would erase both.
+        return False
+
+
+def _who(event: ApiKeyEvent) -> str:
+    if event.actor_user is not None:
+        return f"{event.get_actor_display()} ({event.actor_user})"
+    return event.get_actor_display()
+
+
+@admin.register(ApiKeyEvent)
+class ApiKeyEventAdmin(admin.ModelAdmin):
+    """The audit log of every key, failed attempts with unknown lookup ids included. Read-only."""
+
+    list_display = ["created_at", "kind", "actor", "actor_user", "key", "lookup_id", "client_ip", "detail"]
+    list_filter = ["kind", "actor", "created_at"]
+    search_fields = ["lookup_id", "client_ip", "api_key__name", "api_key__user__username"]
+    list_select_related = ["api_key", "actor_user"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="API key")
+    def key(self, obj):
+        if obj.api_key is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:apikeys_apikey_change", args=[obj.api_key_id]),
+                           obj.api_key)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

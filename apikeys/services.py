@@ -75,6 +75,7 @@ def create_api_key(
     user,
     name: str = "",
     expires_at: datetime.datetime | None = None,
+    rate_limit: str = "",
     actor: str = Actor.OWNER,
     actor_user=None,
     client_ip: str | None = None,
@@ -93,6 +94,7 @@ def create_api_key(
             digest=crypto.digest(raw_key, _pepper(version)),
             pepper_version=version,
             expires_at=expires_at,
+            rate_limit=rate_limit,
         )
         detail = f"expires {_utc(expires_at)}" if expires_at else "never expires"
         record_event(api_key, ApiKeyEvent.Kind.CREATED, actor=actor, actor_user=actor_user or _owner_of(actor, user),

@@ -45,7 +45,7 @@ class ApiAutoSchema(AutoSchema):
     def _error_codes(self, operation) -> list[str]:
         authenticators = self.view.get_authenticators()
         codes = []
-        if "requestBody" in operation:
+        if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
             codes += ["400", "415", "422"]
         elif any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
             codes.append("422")

@@ -24,6 +24,14 @@ def test_createapikey_prints_only_a_working_key(user):
     assert api_key.user == user and api_key.name == "cli" and api_key.expires_at is not None
 
 
+def test_createapikey_sets_a_rate_limit_and_logs_the_creation_as_the_administrator(user):
+    out, _ = run("createapikey", "alice", "--rate-limit", "100/min")
+    api_key = authenticate_api_key(out.strip())
+    assert api_key.rate_limit == "100/min"
+    event = api_key.events.get(kind="created")
+    assert (event.actor, event.actor_user) == ("admin", None)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -31,6 +39,8 @@ def test_createapikey_prints_only_a_working_key(user):
         (["alice", "--expires-in", "soon"], "whole number"),
         (["alice", "--expires-in", "0"], "between"),
         (["alice", "--name", "x" * 101], "at most 100"),
+        (["alice", "--rate-limit", "lots"], "rate like"),
+        (["alice", "--rate-limit", "0/min"], "rate like"),
     ],
 )
 def test_createapikey_refuses_bad_arguments(user, args, message):
