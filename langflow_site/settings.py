@@ -138,6 +138,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+CSRF_FAILURE_VIEW = "users.views.csrf_failure"
 # Sign-in throttle (users.throttling): this many failures from one IP for one username, or
 # LOGIN_THROTTLE_IP_FAILURES from one IP for any usernames, lock sign-in for the window (seconds).
 LOGIN_THROTTLE_FAILURES = env.int("LOGIN_THROTTLE_FAILURES", default=5)

@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.urls import reverse_lazy
 
+from langflow_site import views as site_views
+
 from .forms import ThrottledAuthenticationForm
 
 
@@ -42,3 +44,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         response = super().form_invalid(form)
         response.status_code = 400
         return response
+
+
+def csrf_failure(request, reason=""):
+    """Refuse a form without a valid CSRF token with the site's 403 page (JSON on API routes).
+
+    Django's own page is a debugging aid; a person most often lands here from a form left
+    open across a sign-out, and needs only to reload it.
+    """
+    return site_views.permission_denied(request)
