@@ -7,25 +7,42 @@ import logging
 import uuid
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from langflow_site.openapi import ErrorSerializer
 
 from . import engine, services
 from .models import Flow, FlowPermission
 from .parsers import LimitedJSONParser, LimitedMultiPartParser
 from .serializers import (
+    FlowDeletedSerializer,
     FlowInputSerializer,
     FlowListQuerySerializer,
     FlowSerializer,
+    FlowUploadSerializer,
+    ProcessResponseSerializer,
     RunRequestSerializer,
+    RunResponseSerializer,
     StreamQuerySerializer,
 )
 
 logger = logging.getLogger("flows.api")
 
 FLOW_ID_REQUIRED = "A flow id is required: POST /api/v1/run/<flow id or endpoint name>."
+TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The body is larger than FLOW_MAX_BODY_BYTES.")}
+RUN_ERRORS = {
+    **TOO_LARGE,
+    422: OpenApiResponse(ErrorSerializer, description="Invalid fields, or a flow or request that cannot run "
+                                                      "(unsupported components, a cycle, a bad tweak): "
+                                                      "`node_ids` names the nodes."),
+    502: OpenApiResponse(ErrorSerializer, description="The model server failed; `detail` names the node."),
+}
 
 
 def _drf_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
@@ -66,6 +83,8 @@ class FlowAPIView(APIView):
 class FlowListView(FlowAPIView):
     """``GET /api/v1/flows/``: a bare list, as langflow-sdk expects; ``POST``: create (201)."""
 
+    @extend_schema(operation_id="list_flows", parameters=[FlowListQuerySerializer],
+                   responses=FlowSerializer(many=True))
     def get(self, request):
         query = self.validated(FlowListQuerySerializer, request.query_params)
         flows = Flow.objects.visible_to(request.user, request.auth, FlowPermission.READ)
@@ -78,6 +97,8 @@ class FlowListView(FlowAPIView):
             flows = flows[start:start + query["size"]]
         return Response(FlowSerializer(flows, many=True, with_data=not query["header_flows"]).data)
 
+    @extend_schema(operation_id="create_flow", request=FlowInputSerializer,
+                   responses={201: FlowSerializer, **TOO_LARGE})
     def post(self, request):
         fields = self.validated(FlowInputSerializer, request.data)
         flow = services.create_flow(owner=request.user, **fields)
@@ -94,14 +115,19 @@ class FlowDetailView(FlowAPIView):
             raise exceptions.NotFound(services.FLOW_NOT_FOUND) from None
         return self.get_flow(flow_id, permission)
 
+    @extend_schema(operation_id="get_flow", responses=FlowSerializer)
     def get(self, request, flow_id):
         return Response(FlowSerializer(self._flow(flow_id, FlowPermission.READ)).data)
 
+    @extend_schema(operation_id="update_flow", request=FlowInputSerializer(partial=True),
+                   responses={200: FlowSerializer, **TOO_LARGE})
     def patch(self, request, flow_id):
         flow = self._flow(flow_id, FlowPermission.WRITE)
         changes = self.validated(FlowInputSerializer, request.data, partial=True)
         return Response(FlowSerializer(services.update_flow(flow, **changes)).data)
 
+    @extend_schema(operation_id="upsert_flow", request=FlowInputSerializer,
+                   responses={200: FlowSerializer, 201: FlowSerializer, **TOO_LARGE})
     def put(self, request, flow_id):
         try:
             flow_uuid = uuid.UUID(str(flow_id))
@@ -112,6 +138,7 @@ class FlowDetailView(FlowAPIView):
                                              fields=fields)
         return Response(FlowSerializer(flow).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
+    @extend_schema(operation_id="delete_flow", responses={200: FlowDeletedSerializer})
     def delete(self, request, flow_id):
         services.delete_flow(self._flow(flow_id, FlowPermission.WRITE))
         return Response({"message": "Flow deleted successfully"})
@@ -122,6 +149,9 @@ class FlowUploadView(FlowAPIView):
 
     parser_classes = [LimitedMultiPartParser, LimitedJSONParser]
 
+    @extend_schema(operation_id="upload_flows",
+                   request={"multipart/form-data": FlowUploadSerializer, "application/json": OpenApiTypes.OBJECT},
+                   responses={201: FlowSerializer(many=True), **TOO_LARGE})
     def post(self, request):
         upload = request.FILES.get("file") if hasattr(request.data, "getlist") else None
         if upload is not None:
@@ -134,15 +164,29 @@ class FlowUploadView(FlowAPIView):
         return Response(FlowSerializer(flows, many=True).data, status=status.HTTP_201_CREATED)
 
 
-def flow_id_required(request, *args, **kwargs):
-    """``/api/v1/run/`` and ``/api/v1/process/`` without a flow: say what is missing."""
-    return JsonResponse({"detail": FLOW_ID_REQUIRED}, status=404)
+class FlowIdRequiredView(APIView):
+    """``/api/v1/run/`` and ``/api/v1/process/`` without a flow: say what is missing, to anyone."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None,
+                   responses={404: OpenApiResponse(ErrorSerializer, description="A flow id is required.")})
+    def post(self, request):
+        raise Http404(FLOW_ID_REQUIRED)
 
 
 class RunView(FlowAPIView):
     """``POST /api/v1/run/<flow id or endpoint name>``, Langflow's run; ``?stream=true`` or
     ``"stream": true`` answer the event stream instead."""
 
+    @extend_schema(
+        operation_id="run_flow", request=RunRequestSerializer, parameters=[StreamQuerySerializer],
+        responses={(200, "application/json"): RunResponseSerializer,
+                   (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="JSON events, "
+                                                               "each followed by a blank line."),
+                   **RUN_ERRORS},
+    )
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
         body = dict(self.validated(RunRequestSerializer, request.data))
@@ -155,6 +199,8 @@ class RunView(FlowAPIView):
 class ProcessView(FlowAPIView):
     """``POST /api/v1/process/<flow id>``, the older API: ``{"inputs": {...}, "tweaks": {...}}``."""
 
+    @extend_schema(operation_id="process_flow", request=RunRequestSerializer,
+                   responses={200: ProcessResponseSerializer, **RUN_ERRORS})
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
         body = self.validated(RunRequestSerializer, request.data)

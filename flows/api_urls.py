@@ -1,17 +1,17 @@
-"""Routes of the flows API under /api/v1/. A trailing slash is optional, as with Langflow."""
+"""Routes of the flows API under /api/v1/, spelt as Langflow and its clients spell them."""
 
-from django.urls import re_path
+from django.urls import path
 
 from . import api
 
 app_name = "flows_api"
 
 urlpatterns = [
-    re_path(r"^flows/?$", api.FlowListView.as_view(), name="flow-list"),
-    re_path(r"^flows/upload/?$", api.FlowUploadView.as_view(), name="flow-upload"),
-    re_path(r"^flows/(?P<flow_id>[^/]+)/?$", api.FlowDetailView.as_view(), name="flow-detail"),
-    re_path(r"^run/?$", api.flow_id_required, name="run-without-flow"),
-    re_path(r"^run/(?P<flow_ref>[^/]+)/?$", api.RunView.as_view(), name="run"),
-    re_path(r"^process/?$", api.flow_id_required, name="process-without-flow"),
-    re_path(r"^process/(?P<flow_ref>[^/]+)/?$", api.ProcessView.as_view(), name="process"),
+    path("flows/", api.FlowListView.as_view(), name="flow-list"),
+    path("flows/upload/", api.FlowUploadView.as_view(), name="flow-upload"),
+    path("flows/<str:flow_id>", api.FlowDetailView.as_view(), name="flow-detail"),
+    path("run/", api.FlowIdRequiredView.as_view(), name="run-without-flow"),
+    path("run/<str:flow_ref>", api.RunView.as_view(), name="run"),
+    path("process/", api.FlowIdRequiredView.as_view(), name="process-without-flow"),
+    path("process/<str:flow_ref>", api.ProcessView.as_view(), name="process"),
 ]

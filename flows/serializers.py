@@ -16,7 +16,29 @@ LANGFLOW_CONSTANT_FIELDS = {
 
 
 class FlowSerializer(serializers.Serializer):
-    """A flow as Langflow answers it; ``header_flows`` (``with_data=False``) leaves the graph out."""
+    """A flow as Langflow answers it; ``header_flows`` (``with_data=False``) leaves the graph out.
+
+    The declared fields describe the answer in the OpenAPI schema; ``to_representation`` builds it.
+    """
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    endpoint_name = serializers.CharField(allow_null=True)
+    user_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    data = serializers.JSONField(required=False, help_text="The graph: nodes and edges (left out with header_flows).")
+    is_component = serializers.BooleanField()
+    folder_id = serializers.UUIDField(allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    icon = serializers.CharField(allow_null=True)
+    icon_bg_color = serializers.CharField(allow_null=True)
+    gradient = serializers.CharField(allow_null=True)
+    locked = serializers.BooleanField()
+    mcp_enabled = serializers.BooleanField()
+    webhook = serializers.BooleanField()
+    access_type = serializers.CharField()
 
     def __init__(self, *args, with_data: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -88,3 +110,28 @@ class RunRequestSerializer(serializers.Serializer):
 
 class StreamQuerySerializer(serializers.Serializer):
     stream = serializers.BooleanField(default=False)
+
+
+class FlowUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A Langflow export: one flow, a list, or {\"flows\": [...]}.")
+
+
+class FlowDeletedSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class RunResponseSerializer(serializers.Serializer):
+    """Langflow's run answer; read ``outputs[0].outputs[i].results.message.text``."""
+
+    session_id = serializers.CharField()
+    outputs = serializers.ListField(child=serializers.DictField())
+
+
+class ProcessResultSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="The first output's text.")
+    outputs = serializers.DictField(child=serializers.CharField(), help_text="Each output's text by node id.")
+
+
+class ProcessResponseSerializer(serializers.Serializer):
+    result = ProcessResultSerializer()
+    session_id = serializers.CharField()

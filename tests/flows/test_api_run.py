@@ -77,7 +77,7 @@ def test_process_applies_tweaks(api_client, echo_flow, key):
     assert response.json()["result"]["text"] == "tweaked"
 
 
-@pytest.mark.parametrize("url", ["/api/v1/run/", "/api/v1/run", "/api/v1/process/", "/api/v1/process"])
+@pytest.mark.parametrize("url", ["/api/v1/run/", "/api/v1/process/", "/api/v1/run/?x-api-key=lfsk_bad"])
 def test_no_flow_id_is_a_json_404_saying_one_is_required(api_client, key, url):
     response = post(api_client, url, {"inputs": {"text": ""}, "tweaks": {}}, key)
     assert response.status_code == 404
