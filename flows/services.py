@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from . import engine
-from .engine.structure import load_json
+from .engine.structure import empty_flow_data, load_json
 from .models import Flow, FlowPermission
 
 logger = logging.getLogger("flows")
@@ -59,6 +59,8 @@ def update_flow(flow: Flow, **changes: Any) -> Flow:
     for field, value in changes.items():
         if field == "description":
             value = value or ""
+        if field == "data" and value is None:
+            value = empty_flow_data()
         setattr(flow, field, value)
     return _save(flow)
 

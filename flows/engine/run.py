@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .components.base import RunContext
-from .errors import InvalidRunRequest
+from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
 from .messages import as_text
 
@@ -218,7 +218,10 @@ def execute(plan: Plan) -> Generator[Event, None, RunResult]:
         if node.id in output_ids and default not in names:
             names.insert(0, default)
         for name in names:
-            values[(node.id, name)] = yield from _call(getattr(component, node.component.outputs[name]))
+            try:
+                values[(node.id, name)] = yield from _call(getattr(component, node.component.outputs[name]))
+            except RecursionError:
+                raise ComponentError(f"Node {node.id}: its input is nested too deeply.", node_ids=(node.id,)) from None
         yield "end_vertex", {"build_data": {"id": node.id, "valid": True}}
         if node.id in output_ids:
             results.append(NodeResult(node=node, output=default, value=values[(node.id, default)]))

@@ -7,6 +7,7 @@ edge) is decided when it is run, so work in progress can be saved, as in Langflo
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -116,10 +117,18 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
+
+
 def load_json(raw: bytes | str) -> Any:
     """Parse JSON that can be stored and echoed safely; raise ValueError with a short reason.
 
-    Refuses what ``json.loads`` lets through but would fail later: NaN and Infinity, NUL
+    Refuses what ``json.loads`` lets through but would fail later: NaN, Infinity and numbers
+    too large for a float, NUL
     characters and lone surrogates (PostgreSQL and UTF-8 refuse them), absurd nesting.
     """
     if isinstance(raw, bytes):
@@ -128,7 +137,7 @@ def load_json(raw: bytes | str) -> Any:
         except UnicodeDecodeError:
             raise ValueError("it is not UTF-8 text") from None
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
         if _SUSPECT_ESCAPE.search(raw) and _unstorable_text(value):
             raise ValueError("it contains a NUL character or a lone surrogate")
     except RecursionError:

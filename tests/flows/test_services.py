@@ -1,0 +1,112 @@
+"""The services the browser UI builds on, and the model's rules."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from flows import services
+from flows.models import Flow, FlowPermission
+from tests.flows.conftest import load_fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("shape", ["object", "list", "flows key", "bytes", "text"])
+def test_import_takes_every_shape_of_export(user, shape):
+    echo = load_fixture("echo.json")
+    payload = {"object": echo, "list": [echo], "flows key": {"flows": [echo]},
+               "bytes": json.dumps(echo).encode(), "text": json.dumps(echo)}[shape]
+    [flow] = services.import_flows(user=user, payload=payload)
+    assert (flow.name, flow.endpoint_name, flow.owner) == ("Echo", "echo", user)
+
+
+@pytest.mark.parametrize(("payload", "words"), [
+    ([], "holds no flow"),
+    (["not an object"], "Flow 1: must be an object"),
+    ({"description": "no name"}, "'name' is required"),
+    ({"name": 5}, "'name' must be a string"),
+    ({"name": "x", "endpoint_name": "bad name!"}, "Flow 'x': endpoint_name"),
+    (b"{nope", "not valid JSON"),
+])
+def test_import_refuses_bad_exports_with_a_message(user, payload, words):
+    with pytest.raises(ValidationError) as error:
+        services.import_flows(user=user, payload=payload)
+    assert words in " ".join(error.value.messages)
+    assert not Flow.objects.exists()
+
+
+def test_import_renames_clashes_within_one_file_too(user):
+    echo = load_fixture("echo.json")
+    flows = services.import_flows(user=user, payload=[echo, echo, echo])
+    assert [(f.name, f.endpoint_name) for f in flows] == [("Echo", "echo"), ("Echo (1)", "echo-1"),
+                                                           ("Echo (2)", "echo-2")]
+
+
+def test_visible_to_is_the_owners_flows_and_nothing_for_anonymous(user, other_user, echo_flow):
+    Flow.objects.create(owner=other_user, name="theirs")
+    assert list(Flow.objects.visible_to(user, None, FlowPermission.RUN)) == [echo_flow]
+    assert not Flow.objects.visible_to(AnonymousUser()).exists()
+
+
+def test_lookup_by_id_or_endpoint_name_is_scoped_to_the_owner(user, other_user, echo_flow):
+    assert services.get_flow_for_request(user=user, reference=str(echo_flow.pk)) == echo_flow
+    assert services.get_flow_for_request(user=user, reference="echo") == echo_flow
+    for reference in (str(echo_flow.pk), "echo"):
+        with pytest.raises(Http404, match="Flow not found"):
+            services.get_flow_for_request(user=other_user, reference=reference)
+
+
+def test_run_problem_explains_why_a_flow_cannot_run(user, echo_flow):
+    [agent] = services.import_flows(user=user, payload=load_fixture("simple_agent.json"))
+    assert services.run_problem(echo_flow) is None
+    assert "Agent (node Agent-EXpSZ)" in services.run_problem(agent)
+
+
+def test_run_flow_answers_langflows_shape_for_the_ui(echo_flow):
+    answer = services.run_flow(flow=echo_flow, input_value="from the UI")
+    assert answer["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "from the UI"
+
+
+def test_clearing_the_data_leaves_an_empty_graph(echo_flow):
+    assert services.update_flow(echo_flow, data=None).data == {"nodes": [], "edges": []}
+
+
+def test_update_flow_refuses_fields_it_does_not_own(echo_flow):
+    with pytest.raises(ValueError, match="owner"):
+        services.update_flow(echo_flow, owner=None)
+
+
+def test_a_blank_endpoint_name_is_stored_as_none_so_many_flows_can_have_none(user):
+    first = services.create_flow(owner=user, name="a", endpoint_name="")
+    second = services.create_flow(owner=user, name="b", endpoint_name="")
+    assert first.endpoint_name is None and second.endpoint_name is None
+
+
+def test_the_admin_lists_flows_with_owner_and_endpoint(client, django_user_model, echo_flow):
+    admin = django_user_model.objects.create_superuser(username="root", password="root-password-1")
+    client.force_login(admin)
+    response = client.get("/admin/flows/flow/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Echo" in page and "alice" in page and "echo" in page
+    assert client.get(f"/admin/flows/flow/{echo_flow.pk}/change/").status_code == 200
+
+
+def test_input_nested_too_deeply_for_a_component_is_a_422(api_client, echo_flow, key):
+    nested = "x"
+    for _ in range(600):
+        nested = [nested]
+    response = api_client.post(f"/api/v1/run/{echo_flow.pk}", {"output_component": "ChatInput-b6UCc",
+                               "tweaks": {"ChatInput-b6UCc": {"input_value": nested}}}, format="json",
+                               HTTP_X_API_KEY=key)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "Node ChatInput-b6UCc: its input is nested too deeply."
+
+
+def test_a_number_too_large_for_a_float_is_a_400(api_client, key):
+    response = api_client.generic("POST", "/api/v1/flows/", '{"name": "x", "data": {"nodes": [], "edges": [], '
+                                  '"zoom": 1e400}}', content_type="application/json", HTTP_X_API_KEY=key)
+    assert response.status_code == 400 and "too large" in response.json()["detail"]
