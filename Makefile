@@ -36,7 +36,13 @@ browser:
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+# Benchmarks (not part of `make test`): the real server under wrk; prints ratios, writes bench/results/.
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: install $(VENV)/.bench-installed
+	@scripts/ensure-wrk
 	$(BIN)/python bench/run.py
 
 clean:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,12 @@ LOOPBACK = "127.0.0.1"
 
 # Variables of the calling shell that must not leak into a server that has its own database.
 _ISOLATED = ("DATABASE_URL", "CACHE_URL", "SECRET_KEY", "API_KEY_PEPPERS", "BENCH_ENDPOINTS", "WEB_CONCURRENCY")
+
+
+# Langflow's own echo export where shared/ lies beside the repository (as here and in CI).
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "langflow"
+ECHO_FLOW = FIXTURES / "echo.json"
+RUN_BODY = json.dumps({"input_value": "hello", "input_type": "chat", "output_type": "chat"})
 
 
 def free_port() -> int:
@@ -246,3 +253,38 @@ def run_load(
     for thread in threads:
         thread.join(timeout=seconds + timeout + 5)
     return result
+
+
+def _node(node_id: str, kind: str, **values: str) -> dict:
+    template = {name: {"type": "str", "value": value} for name, value in values.items()}
+    return {"id": node_id, "type": "genericNode",
+            "data": {"id": node_id, "type": kind, "node": {"display_name": kind, "template": template}}}
+
+
+def echo_flow() -> dict:
+    """Chat Input -> Chat Output: Langflow's export when at hand, else the same graph built here."""
+    if ECHO_FLOW.exists():
+        return json.loads(ECHO_FLOW.read_text())
+    nodes = [
+        _node("ChatInput-1", "ChatInput", input_value="", sender="User", sender_name="User"),
+        _node("ChatOutput-1", "ChatOutput", input_value="", sender="Machine", sender_name="AI", data_template="{text}"),
+    ]
+    edge = {"source": "ChatInput-1", "target": "ChatOutput-1",
+            "data": {"sourceHandle": {"id": "ChatInput-1", "name": "message"},
+                     "targetHandle": {"id": "ChatOutput-1", "fieldName": "input_value"}}}
+    return {"name": "Echo", "description": "", "data": {"nodes": nodes, "edges": [edge]}}
+
+
+def upload_echo_flow(server: AppServer, api_key: str) -> str:
+    """Upload the echo flow as the key's owner, check one run answers "hello"; return the flow id."""
+    flow = echo_flow()
+    flow["endpoint_name"] = f"bench-echo-{uuid.uuid4().hex[:8]}"
+    reply = request("POST", server.url("/api/v1/flows/"), headers={"x-api-key": api_key, "Content-Type": "application/json"},
+                    body=json.dumps(flow).encode())
+    assert reply.status == 201, (reply.status, reply.body[:500])
+    flow_id = reply.json()["id"]
+    check = request("POST", server.url(f"/api/v1/run/{flow_id}?stream=false"),
+                    headers={"x-api-key": api_key, "Content-Type": "application/json"}, body=RUN_BODY.encode())
+    assert check.status == 200, (check.status, check.body[:500])
+    assert check.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "hello"
+    return flow_id

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bench.server import prepare_site, site_env
+from bench.server import AppServer, prepare_site, site_env, upload_echo_flow
 
 SHARED_DATABASE = not os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite")
 
@@ -31,3 +31,12 @@ def site(tmp_path):
     """A migrated SQLite site in a temporary DATA_DIR: ``(env, raw key named "load")``."""
     env = site_env(tmp_path / "data")
     return env, prepare_site(env)
+
+
+@pytest.fixture
+def served_site(site):
+    """The site served by gunicorn (2 workers) with the echo flow: ``(server, env, raw key, run URL)``."""
+    env, raw_key = site
+    with AppServer(env, workers=2) as server:
+        flow_id = upload_echo_flow(server, raw_key)
+        yield server, env, raw_key, server.url(f"/api/v1/run/{flow_id}?stream=false")

@@ -1,0 +1,296 @@
+"""`make bench`: start the real server, load it from a second process, print ratios.
+
+Every figure is a ratio to a baseline measured in the same run (timings on a shared 2-core
+machine vary from run to run), and every comparison is interleaved. Results go to the table
+printed at the end and to bench/results/latest.json (git-ignored).
+
+1. run throughput vs the ceiling (a bare DRF view, one SQL query), 16 clients, goal >= 0.5;
+2. key verification with 10 vs 1,000,000 keys, goal <= 1.2;
+3. a wrong secret, an unknown id and a malformed key each cost <= a valid key;
+4. our authentication vs djangorestframework-api-key's HasAPIKey, goal <= 1.0 (as fast or faster);
+5. 64 clients for 60 s on SQLite and on PostgreSQL: no errors, no time-outs, p99, and
+   total_uses equal to the requests served;
+6. resident memory per worker after the load.
+
+Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run, not for the README);
+BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) is where a throwaway
+database is created and dropped; BENCH_SKIP_POSTGRES=1 skips that half.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.server import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    RUN_BODY,
+    AppServer,
+    prepare_site,
+    query_total_uses,
+    resident_mib,
+    site_env,
+    upload_echo_flow,
+)
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RESULTS = ROOT / "bench" / "results"
+WRK_TIMEOUT = "2s"  # a request slower than this counts as a time-out
+
+THROUGHPUT_ROUNDS = 2 if QUICK else 4
+THROUGHPUT_SECONDS = 3 if QUICK else 8
+LOAD_SECONDS = 10 if QUICK else 60
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def wrk(url: str, *, connections: int, seconds: int, method: str = "GET", body: str = "", api_key: str = "") -> dict:
+    """Run wrk against ``url`` (loopback only) and return its JSON summary."""
+    assert url.startswith("http://127.0.0.1:")
+    env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": body, "WRK_API_KEY": api_key}
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", WRK_TIMEOUT, "-s", str(ROOT / "bench" / "wrk.lua"), url]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((line for line in result.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
+    summary = json.loads(line.removeprefix("WRK_JSON "))
+    summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
+    summary["error_count"] = sum(summary["errors"].values())
+    return summary
+
+
+def served_runs(server: AppServer, since_offset: int) -> int:
+    """Count the runs gunicorn answered 200 since ``since_offset`` of its log (its access lines)."""
+    with open(server.log_path, "rb") as handle:
+        handle.seek(since_offset)
+        text = handle.read().decode(errors="replace")
+    return len(re.findall(r'"POST /api/v1/run/[^ ]+ HTTP/1\.[01]" 200 ', text))
+
+
+def wait_until_idle(server: AppServer, quiet_seconds: float = 2.0, limit: float = 60.0) -> None:
+    """Return once gunicorn's log has not grown for ``quiet_seconds`` (every answer logged)."""
+    deadline = time.monotonic() + limit
+    size, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        current = server.log_path.stat().st_size
+        if current != size:
+            size, quiet_since = current, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the server was still answering a minute after the load stopped")
+
+
+def benchmark_throughput(server: AppServer, run_url: str, api_key: str) -> dict:
+    """Benchmark 1: run vs ceiling, 16 clients, interleaved rounds."""
+    ceiling_url = server.url("/api/v1/bench/ceiling")
+    rounds = []
+    for number in range(THROUGHPUT_ROUNDS):
+        pair = {}
+        order = [("ceiling", ceiling_url, ""), ("run", run_url, api_key)]
+        for name, url, key in order if number % 2 == 0 else order[::-1]:
+            pair[name] = wrk(url, connections=16, seconds=THROUGHPUT_SECONDS, method="POST", body=RUN_BODY, api_key=key)
+            assert pair[name]["statuses"].keys() == {"200"}, (name, pair[name]["statuses"])
+        rounds.append(pair)
+        log(f"  round {number + 1}: run {pair['run']['rps']:.0f}/s, ceiling {pair['ceiling']['rps']:.0f}/s")
+    run_rps = statistics.median(r["run"]["rps"] for r in rounds)
+    ceiling_rps = statistics.median(r["ceiling"]["rps"] for r in rounds)
+    return {
+        "run_rps": run_rps,
+        "ceiling_rps": ceiling_rps,
+        "ratio": statistics.median(r["run"]["rps"] / r["ceiling"]["rps"] for r in rounds),
+        "errors": sum(r[name]["error_count"] for r in rounds for name in r),
+    }
+
+
+def benchmark_load(server: AppServer, run_url: str, api_key: str, env: dict) -> dict:
+    """Benchmark 5 (and 6): 64 clients; every request served must be counted exactly once."""
+    before = query_total_uses(env)["load"]
+    offset = server.log_path.stat().st_size
+    ceiling = wrk(server.url("/api/v1/bench/ceiling"), connections=64, seconds=max(5, LOAD_SECONDS // 6), method="POST", body=RUN_BODY)
+    summary = wrk(run_url, connections=64, seconds=LOAD_SECONDS, method="POST", body=RUN_BODY, api_key=api_key)
+    # wrk stops at its deadline with requests still queued in the listen backlog; the workers
+    # serve those too (and count them), so wait until they are idle before counting.
+    wait_until_idle(server)
+    served = served_runs(server, offset)
+    counted = query_total_uses(env)["load"] - before
+    non_200 = sum(n for status, n in summary["statuses"].items() if status != "200")
+    return {
+        "clients": 64,
+        "seconds": LOAD_SECONDS,
+        "requests_seen_by_client": summary["requests"],
+        "rps": summary["rps"],
+        "ratio_to_ceiling_at_64": summary["rps"] / ceiling["rps"],
+        "errors": summary["error_count"] + non_200,
+        "timeouts": summary["errors"]["timeout"],
+        "p50_ms": summary["latency_us"]["p50"] / 1000,
+        "p99_ms": summary["latency_us"]["p99"] / 1000,
+        "max_ms": summary["latency_us"]["max"] / 1000,
+        "served": served,
+        "total_uses_added": counted,
+        "uses_match_served": counted == served,
+        "rss_mib_per_worker": [round(resident_mib(pid), 1) for pid in server.worker_pids()],
+    }
+
+
+def server_phase(name: str, env: dict, *, with_throughput: bool) -> dict:
+    api_key = prepare_site(env)
+    with AppServer({**env, "BENCH_ENDPOINTS": "1"}, workers=2) as server:
+        flow_id = upload_echo_flow(server, api_key)
+        run_url = server.url(f"/api/v1/run/{flow_id}?stream=false")
+        results = {"rss_mib_per_worker_at_start": [round(resident_mib(pid), 1) for pid in server.worker_pids()]}
+        if with_throughput:
+            log(f"{name}: benchmark 1, run vs ceiling, 16 clients")
+            results["throughput"] = benchmark_throughput(server, run_url, api_key)
+        log(f"{name}: benchmark 5, 64 clients for {LOAD_SECONDS} s")
+        results["load"] = benchmark_load(server, run_url, api_key, env)
+    return results
+
+
+def auth_costs(data_dir: Path) -> dict:
+    log("benchmarks 2-4 (in process): filling a database with 1,000,000 keys first")
+    env = {**site_env(data_dir), "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT)}
+    if QUICK:
+        env.update(BENCH_LARGE_KEYS="50000", BENCH_ROUNDS="3", BENCH_CALLS="100")
+    result = subprocess.run([PYTHON, "-m", "bench.auth_costs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-4000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def postgres_database(url: str):
+    """Create a throwaway database next to ``url``'s; return (its URL, a function that drops it)."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def goals(results: dict) -> list[tuple[str, str, bool]]:
+    """Return ``(figure, value, goal met)`` rows for the table."""
+    rows = []
+    sqlite = results["sqlite"]
+    throughput = sqlite["throughput"]
+    rows.append((
+        "1. run / ceiling req/s, 16 clients (goal >= 0.5)",
+        f"{throughput['ratio']:.2f} ({throughput['run_rps']:.0f} vs {throughput['ceiling_rps']:.0f} req/s)",
+        throughput["ratio"] >= 0.5 and throughput["errors"] == 0,
+    ))
+    key_count = results["auth"]["key_count"]
+    rows.append((
+        f"2. verify, {key_count['large_keys']:,} keys / 10 keys (goal <= 1.2)",
+        f"{key_count['ratio']:.2f} ({key_count['large_us']:.0f} vs {key_count['small_us']:.0f} us)",
+        key_count["ratio"] <= 1.2,
+    ))
+    for case in ("wrong secret", "unknown id", "malformed"):
+        cost = results["auth"]["refusals"][case]
+        rows.append((f"3. {case} / valid key, per request (goal <= 1.0)", f"{cost['ratio']:.2f} ({cost['us']:.0f} us)", cost["ratio"] <= 1.0))
+    versus = results["auth"]["vs_hasapikey"]
+    rows.append((
+        "4. ours / HasAPIKey, per request (goal <= 1.0)",
+        f"{versus['ratio']:.2f} ({versus['ours_us']:.0f} vs {versus['theirs_us']:.0f} us)",
+        versus["ratio"] <= 1.0,
+    ))
+    for database in ("sqlite", "postgresql"):
+        if database not in results:
+            continue
+        load = results[database]["load"]
+        rows.append((
+            f"5. {database}: 64 clients {load['seconds']} s, errors / time-outs",
+            f"{load['errors']} / {load['timeouts']}, {load['rps']:.0f} req/s ({load['ratio_to_ceiling_at_64']:.2f} of ceiling), "
+            f"p99 {load['p99_ms']:.0f} ms",
+            load["errors"] == 0 and load["timeouts"] == 0,
+        ))
+        rows.append((
+            f"5. {database}: total_uses added / requests served",
+            f"{load['total_uses_added']} / {load['served']}",
+            load["uses_match_served"] and load["served"] > 0,
+        ))
+        rows.append((
+            f"6. {database}: resident memory per worker after load",
+            ", ".join(f"{mib:.0f} MiB" for mib in load["rss_mib_per_worker"])
+            + f" (at start {', '.join(f'{mib:.0f}' for mib in results[database]['rss_mib_per_worker_at_start'])})",
+            True,
+        ))
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, bool]], about: dict) -> None:
+    print(f"\nMachine: {about['cpu']}, {about['cores']} cores, {about['memory_gib']} GiB, Python {about['python']}, {about['date']}")
+    print("\n| figure | result | goal |")
+    print("|---|---|---|")
+    for figure, value, met in rows:
+        print(f"| {figure} | {value} | {'met' if met else 'NOT MET'} |")
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is missing: run `make bench` (it installs it) or apt-get install wrk", file=sys.stderr)
+        return 2
+    results = {"machine": machine(), "quick": QUICK}
+    with tempfile.TemporaryDirectory(prefix="langflow-bench-") as scratch:
+        scratch = Path(scratch)
+        results["auth"] = auth_costs(scratch / "auth")
+        log("SQLite server")
+        results["sqlite"] = server_phase("sqlite", site_env(scratch / "sqlite"), with_throughput=True)
+        if os.environ.get("BENCH_SKIP_POSTGRES") != "1":
+            url, drop = postgres_database(os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
+            try:
+                log("PostgreSQL server")
+                env = site_env(scratch / "postgresql", DATABASE_URL=url)
+                results["postgresql"] = server_phase("postgresql", env, with_throughput=False)
+            finally:
+                drop()
+    rows = goals(results)
+    results["table"] = [{"figure": f, "result": v, "met": m} for f, v, m in rows]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in (f"{stamp}.json", "latest.json"):
+        (RESULTS / name).write_text(json.dumps(results, indent=2))
+    print_table(rows, results["machine"])
+    print(f"\nJSON: {RESULTS / 'latest.json'}")
+    return 0 if all(met for _, _, met in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

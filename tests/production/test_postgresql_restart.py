@@ -1,0 +1,71 @@
+"""PostgreSQL restarted during load: a JSON 503 during the outage, then recovery without an app restart."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from bench.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
+from langflow_site.resilience import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE
+
+from .postgres_cluster import PostgresCluster, postgres_bin_dir
+
+pytestmark = [pytest.mark.own_site]
+
+
+@pytest.fixture
+def cluster():
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) must be installed in CI")
+        pytest.skip("PostgreSQL's server binaries are not installed (/usr/lib/postgresql/*/bin/initdb)")
+    own = PostgresCluster(bin_dir)
+    try:
+        yield own.create()
+    finally:
+        own.destroy()
+
+
+def test_requests_fail_with_json_503_while_postgresql_restarts_then_recover(cluster, tmp_path):
+    env = site_env(tmp_path / "data", DATABASE_URL=cluster.url)
+    raw_key = prepare_site(env)
+    with AppServer(env, workers=2) as server:
+        run_url = server.url(f"/api/v1/run/{upload_echo_flow(server, raw_key)}?stream=false")
+        workers = set(server.worker_pids())
+        stop = threading.Event()
+        outcome = {}
+        headers = {"x-api-key": raw_key, "Content-Type": "application/json"}
+        load = threading.Thread(
+            target=lambda: outcome.setdefault(
+                "result",
+                run_load("POST", run_url, headers=headers, body=RUN_BODY.encode(), clients=4, seconds=40, stop=stop),
+            )
+        )
+        started = time.monotonic()
+        load.start()
+        time.sleep(2)
+        cluster.stop()
+        down_at = time.monotonic() - started
+        time.sleep(3)
+        cluster.start()
+        up_at = time.monotonic() - started
+        time.sleep(4)
+        stop.set()
+        load.join(timeout=30)
+        assert set(server.worker_pids()) == workers, "the app servers were not restarted"
+    result = outcome["result"]
+
+    assert result.failures == [], "gunicorn itself must keep answering"
+    assert set(result.statuses()) <= {200, 503}
+    assert result.statuses(until=down_at), "requests succeeded before the restart"
+    outage = [reply for at, reply in result.replies if reply.status == 503]
+    assert outage, "the outage must be visible as 503s"
+    for reply in outage:
+        assert reply.json() == {"detail": UNAVAILABLE_MESSAGE}
+        assert reply.headers["retry-after"] == RETRY_AFTER_SECONDS
+        assert reply.headers["content-type"] == "application/json"
+    # Once PostgreSQL is back, each worker reconnects by itself (CONN_HEALTH_CHECKS).
+    recovered = result.statuses(since=up_at + 1)
+    assert recovered and set(recovered) == {200}
