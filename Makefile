@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: run dev test install browser migrate bench clean
+.PHONY: run dev test install browser migrate bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's screenshots (docs/screenshots/) from the browser tests' realistic data.
+screenshots: install browser
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/browser/test_screenshots.py --liveserver=127.0.0.1:$(PORT)
 
 # Benchmarks (not part of `make test`): the real server under wrk; prints ratios, writes bench/results/.
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed

@@ -111,12 +111,16 @@ def test_other_users_see_no_default_password_banner(signed_in):
     assert "default password" not in signed_in.get(reverse("apikeys:list")).content.decode()
 
 
-def test_changing_the_password_removes_the_banner_and_keeps_the_session(client, superuser):
-    client.force_login(superuser)
-    response = client.post(
-        reverse("password_change"),
-        {"old_password": "langflow", "new_password1": "a-much-better-pass-9", "new_password2": "a-much-better-pass-9"},
+def _change_password(client, user, old_password):
+    client.force_login(user)
+    new = "a-much-better-pass-9"
+    return client.post(
+        reverse("password_change"), {"old_password": old_password, "new_password1": new, "new_password2": new}
     )
+
+
+def test_changing_the_password_removes_the_banner_and_keeps_the_session(client, superuser):
+    response = _change_password(client, superuser, "langflow")
     assert response.status_code == 302
     body = client.get(reverse("apikeys:list")).content.decode()
     assert "still using the default password" not in body
@@ -124,10 +128,6 @@ def test_changing_the_password_removes_the_banner_and_keeps_the_session(client, 
 
 
 def test_a_wrong_old_password_is_a_form_error(client, superuser):
-    client.force_login(superuser)
-    response = client.post(
-        reverse("password_change"),
-        {"old_password": "nope", "new_password1": "a-much-better-pass-9", "new_password2": "a-much-better-pass-9"},
-    )
+    response = _change_password(client, superuser, "nope")
     assert response.status_code == 400
     assert "Your old password was entered incorrectly" in response.content.decode()
