@@ -1,3 +1,4 @@
+import re
 import uuid
 
 from django.conf import settings
@@ -35,13 +36,17 @@ class FlowQuerySet(models.QuerySet):
         return self.owned_by(user)
 
     def matching_reference(self, reference: str):
-        """Flows whose id or endpoint name is ``reference`` (at most one of each)."""
-        condition = Q(endpoint_name=reference)
+        """Flows whose id or endpoint name is ``reference`` (at most one of each).
+
+        A reference that can be neither matches nothing without a query, so no odd byte
+        (a NUL, say) ever reaches the database.
+        """
+        condition = Q(endpoint_name=reference) if re.fullmatch(ENDPOINT_NAME_PATTERN, reference) else Q()
         try:
             condition |= Q(pk=uuid.UUID(reference))
         except ValueError:
             pass
-        return self.filter(condition)
+        return self.filter(condition) if condition else self.none()
 
 
 class Flow(models.Model):

@@ -235,3 +235,9 @@ def test_an_edited_graph_is_what_runs_next(api_client, echo_flow, key):
     services.update_flow(Flow.objects.get(pk=echo_flow.pk), data=data)
     response = post(api_client, "/api/v1/run/echo", {"input_value": "x"}, key)
     assert response.json()["outputs"][0]["outputs"][0]["results"]["message"]["sender_name"] == "Robot"
+
+
+@pytest.mark.parametrize("reference", ["%00", "a%00b", "%F0%9F%98%80", "..", "has%20space"])
+def test_a_reference_that_can_be_no_id_or_endpoint_name_is_not_found(api_client, echo_flow, key, reference):
+    response = post(api_client, f"/api/v1/run/{reference}", {}, key)
+    assert response.status_code == 404 and response.json() == {"detail": "Flow not found"}
