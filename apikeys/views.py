@@ -1,4 +1,5 @@
-"""The API Keys page: list, create (the secret shown once) and delete the signed-in user's keys.
+"""The API Keys pages: list, create (the secret shown once), a key's own page (usage chart,
+audit log, rotation with the new secret shown once) and delete, for the signed-in user's keys.
 
 Every response here is never_cache (``Cache-Control: no-store``): the page that shows a new key
 must not be kept by the browser or a proxy, and the others are per-user.
@@ -9,11 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .forms import ApiKeyCreateForm
+from langflow_site.net import client_ip
+
+from .charts import usage_chart
+from .forms import ApiKeyCreateForm, ApiKeyRotateForm
 from .models import ApiKey
-from .services import create_api_key, revoke_api_key
+from .services import KeyNotActive, audit_log, create_api_key, daily_usage, revoke_api_key, rotate_api_key
 
 # The raw key travels from the create POST to the next page in the server-side session, never
 # in a URL, a cookie or a message, and is popped by the first page that renders it.
@@ -60,9 +64,50 @@ def api_key_create(request):
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
         return _render_list(request, create_form=form, status=400)
-    api_key, raw_key = create_api_key(user=request.user, name=form.cleaned_data["name"], expires_at=None)
+    api_key, raw_key = create_api_key(
+        user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(), client_ip=client_ip(request)
+    )
     request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
     return redirect("apikeys:list")
+
+
+def _render_detail(request, api_key, *, rotate_form=None, status=200):
+    context = {
+        "api_key": api_key,
+        "new_key": _pop_new_key(request),
+        "events": audit_log(api_key),
+        "chart": usage_chart(daily_usage(api_key)),
+        "rotate_form": rotate_form or ApiKeyRotateForm(),
+        "delete_consequence": DELETE_CONSEQUENCE,
+    }
+    return render(request, "apikeys/apikey_detail.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_GET
+def api_key_detail(request, pk):
+    """The key's own page. Another user's key is a 404, exactly like a key that does not exist."""
+    return _render_detail(request, get_object_or_404(ApiKey.objects.owned_by(request.user), pk=pk))
+
+
+@never_cache
+@login_required
+@require_POST
+def api_key_rotate(request, pk):
+    """Give the key a new secret, then show it once on the key's page (through the session)."""
+    api_key = get_object_or_404(ApiKey.objects.owned_by(request.user).select_related("user"), pk=pk)
+    form = ApiKeyRotateForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, api_key, rotate_form=form, status=400)
+    try:
+        api_key, raw_key = rotate_api_key(api_key, grace=form.grace(), actor_user=request.user,
+                                          client_ip=client_ip(request))
+    except KeyNotActive as error:
+        messages.error(request, str(error))
+        return redirect("apikeys:detail", pk=api_key.pk)
+    request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
+    return redirect("apikeys:detail", pk=api_key.pk)
 
 
 @never_cache
@@ -87,6 +132,6 @@ def api_key_delete(request, pk):
             "cancel_url": reverse("apikeys:list"),
         }
         return render(request, "confirm_delete.html", context)
-    revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.OWNER)
+    revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.OWNER, actor_user=request.user, client_ip=client_ip(request))
     messages.success(request, f"The key “{label}” was deleted. Requests that use it are now refused.")
     return redirect("apikeys:list")

@@ -1,0 +1,67 @@
+"""The key page's usage chart: bar geometry for an inline SVG, computed on the server.
+
+No script and no style attribute (the CSP allows neither): the template draws plain <rect>s
+from these numbers, and colours come from the stylesheet.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+WIDTH = 600
+HEIGHT = 140
+TOP = 12  # room above the tallest bar
+BOTTOM = 20  # room for the first and last dates
+GAP = 4
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: datetime.date
+    uses: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class UsageChart:
+    bars: list[Bar]
+    total: int
+    peak: int
+    peak_day: datetime.date | None
+    width: int = WIDTH
+    height: int = HEIGHT
+    baseline: int = HEIGHT - BOTTOM
+
+    @property
+    def first_day(self) -> datetime.date:
+        return self.bars[0].day
+
+    @property
+    def last_day(self) -> datetime.date:
+        return self.bars[-1].day
+
+    @property
+    def summary(self) -> str:
+        days = len(self.bars)
+        if not self.total:
+            return f"No requests in the last {days} days."
+        return (f"{self.total} request{'s' if self.total != 1 else ''} in the last {days} days; "
+                f"at most {self.peak} on {self.peak_day:%b %-d}.")
+
+
+def usage_chart(daily: list[tuple[datetime.date, int]]) -> UsageChart:
+    """Lay out one bar per day (oldest left), scaled to the busiest day; a day with uses shows at least 2px."""
+    peak = max((uses for _, uses in daily), default=0)
+    peak_day = next((day for day, uses in daily if uses == peak), None) if peak else None
+    plot_height = HEIGHT - TOP - BOTTOM
+    slot = WIDTH / max(len(daily), 1)
+    bars = []
+    for index, (day, uses) in enumerate(daily):
+        height = max(2.0, plot_height * uses / peak) if uses else 0.0
+        bars.append(Bar(day=day, uses=uses, x=round(index * slot + GAP / 2, 2), y=round(HEIGHT - BOTTOM - height, 2),
+                        width=round(slot - GAP, 2), height=round(height, 2)))
+    return UsageChart(bars=bars, total=sum(uses for _, uses in daily), peak=peak, peak_day=peak_day)
