@@ -27,7 +27,12 @@ class SignInView(auth_views.LoginView):
 
 
 class SignOutView(auth_views.LogoutView):
-    """Sign out (POST only, as in Django 5) and come back to the sign-in page."""
+    """Sign out (POST only, as in Django 5) and come back to the sign-in page, which says so."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are signed out.")  # kept in the new, empty session
+        return response
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -37,7 +37,7 @@ def test_a_new_key_is_shown_once_copied_and_never_again(page, sign_in, langflow_
     assert whoami.status_code == 200 and whoami.json()["username"] == "langflow"
 
     shown.get_by_role("link", name="Done").click()
-    expect(shown).to_have_count(0)
+    expect(page.locator("#created-key-dialog")).to_have_count(0)  # removed from the page, not only hidden
     assert raw_key not in page.content()
     page.reload()
     row = page.get_by_role("row").filter(has_text="laptop")

@@ -80,3 +80,12 @@ def test_a_refused_csrf_token_gets_the_sites_403_page(client, user):
     body = response.content.decode()
     assert response.status_code == 403
     assert "Not allowed" in body and "reload the form" in body
+
+
+def test_the_500_page_renders_without_a_user_or_a_session(rf):
+    from langflow_site.views import server_error
+
+    response = server_error(rf.get("/flows/"))  # no session, no user: as when the database is down
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong" in body and "/static/css/app.css" in body

@@ -91,6 +91,7 @@ def test_sign_out_is_a_post_that_ends_the_session(signed_in):
     response = signed_in.post("/logout/")
     assert response.status_code == 302 and response["Location"] == LOGIN
     assert "_auth_user_id" not in signed_in.session
+    assert "You are signed out." in signed_in.get(LOGIN).content.decode()
 
 
 def test_the_session_cookie_is_httponly_and_samesite(client, user, client_ip):
