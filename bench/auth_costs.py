@@ -2,8 +2,8 @@
 
 Run by bench/run.py as ``python -m bench.auth_costs`` with DJANGO_SETTINGS_MODULE=bench.settings
 and a temporary DATA_DIR; prints one JSON object. Every comparison is interleaved: rounds
-alternate between the two sides (in alternating order), and the ratio is of the medians of the
-per-round means, so a burst of load from another process hits both sides alike.
+alternate between the two sides (in alternating order), and each ratio is the median of per-round
+ratios, so a burst of load from another process hits both sides alike.
 
 2. key-count scaling: ``authenticate_api_key`` on a database of 10 keys vs 1,000,000 keys;
 3. invalid vs valid: a wrong secret, an unknown lookup id and a malformed key, per request;
@@ -23,15 +23,18 @@ import uuid
 
 from bench.databases import selected
 
-def interleaved(sides: dict, *, rounds: int, calls: int) -> dict[str, float]:
-    """Return the median over ``rounds`` of each side's mean seconds per call.
+def interleaved(sides: dict, *, rounds: int, calls: int) -> dict[str, dict[str, float]]:
+    """Time the sides round after round; return each side's median mean and paired ratio.
 
     ``sides`` maps a name to ``(setup, call)``: ``setup()`` is entered around a round (it may
-    select a database) and ``call(i)`` does one operation. Orders rotate between rounds.
+    select a database) and ``call(i)`` does one operation. The first side is the baseline:
+    each side's ratio is the median over rounds of (its mean / the baseline's mean in the same
+    round), so load from other processes, which drifts slowly, hits both terms alike.
+    Orders rotate between rounds; round 0 only warms caches.
     """
     names = list(sides)
     means = {name: [] for name in names}
-    for number in range(rounds + 1):  # round 0 warms caches and is dropped
+    for number in range(rounds + 1):
         order = names[number % len(names) :] + names[: number % len(names)]
         for name in order:
             setup, call = sides[name]
@@ -42,7 +45,14 @@ def interleaved(sides: dict, *, rounds: int, calls: int) -> dict[str, float]:
                 elapsed = time.perf_counter() - started
             if number:
                 means[name].append(elapsed / calls)
-    return {name: statistics.median(values) for name, values in means.items()}
+    baseline = means[names[0]]
+    return {
+        name: {
+            "us": statistics.median(values) * 1e6,
+            "ratio": statistics.median(value / base for value, base in zip(values, baseline)),
+        }
+        for name, values in means.items()
+    }
 
 
 def _random_base62(rng: random.Random, length: int) -> str:
@@ -123,9 +133,9 @@ def benchmark_key_count(users: dict, rng: random.Random, *, large_total: int, ro
         "small_keys": 10,
         "large_keys": large_total,
         "fill_seconds": round(fill_seconds, 1),
-        "small_us": small * 1e6,
-        "large_us": large * 1e6,
-        "ratio": large / small,
+        "small_us": small["us"],
+        "large_us": large["us"],
+        "ratio": large["ratio"],
     }
 
 
@@ -151,8 +161,7 @@ def benchmark_refusals(client, valid_keys: list[str], rng: random.Random, *, rou
     means = interleaved(
         {name: (contextlib.nullcontext, caller(keys)) for name, (keys, _) in cases.items()}, rounds=rounds, calls=calls
     )
-    valid = means["valid"]
-    return {name: {"us": value * 1e6, "ratio": value / valid} for name, value in means.items()}
+    return means
 
 
 def benchmark_against_hasapikey(client, user, *, rounds: int, calls: int) -> dict:
@@ -167,19 +176,19 @@ def benchmark_against_hasapikey(client, user, *, rounds: int, calls: int) -> dic
     assert client.get("/bench/theirs", HTTP_AUTHORIZATION="Api-Key wrong.key").status_code == 403
     means = interleaved(
         {
-            "ours": (contextlib.nullcontext, lambda i: client.get("/bench/ours", HTTP_X_API_KEY=ours[i % 10])),
             "HasAPIKey": (
                 contextlib.nullcontext,
                 lambda i: client.get("/bench/theirs", HTTP_AUTHORIZATION=f"Api-Key {theirs[i % 10]}"),
             ),
+            "ours": (contextlib.nullcontext, lambda i: client.get("/bench/ours", HTTP_X_API_KEY=ours[i % 10])),
         },
         rounds=rounds,
         calls=calls,
     )
     return {
-        "ours_us": means["ours"] * 1e6,
-        "theirs_us": means["HasAPIKey"] * 1e6,
-        "ratio": means["ours"] / means["HasAPIKey"],
+        "ours_us": means["ours"]["us"],
+        "theirs_us": means["HasAPIKey"]["us"],
+        "ratio": means["ours"]["ratio"],
         "note": "ours also counts the use (one UPDATE); HasAPIKey only reads",
     }
 
@@ -193,8 +202,8 @@ def main() -> None:
     from django.test import Client
 
     large_total = int(os.environ.get("BENCH_LARGE_KEYS", "1000000"))
-    rounds = int(os.environ.get("BENCH_ROUNDS", "7"))
-    calls = int(os.environ.get("BENCH_CALLS", "300"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "15"))
+    calls = int(os.environ.get("BENCH_CALLS", "150"))
     rng = random.Random(6)
     users = {}
     for alias in ("default", "large"):
