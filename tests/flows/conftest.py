@@ -10,8 +10,8 @@ import pytest
 
 from flows import services
 
-# shared/ lies beside the repository, here and in CI.
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "langflow"
+# Real Langflow exports, copied into the repository so the suite needs nothing beside it.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "langflow"
 
 
 def load_fixture(name: str) -> dict:
@@ -20,7 +20,7 @@ def load_fixture(name: str) -> dict:
 
 @pytest.fixture
 def export():
-    """Return a fresh copy of a Langflow export from shared/fixtures/langflow/."""
+    """Return a fresh copy of a Langflow export from tests/fixtures/langflow/."""
     return load_fixture
 
 

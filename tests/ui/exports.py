@@ -1,9 +1,9 @@
-"""Langflow's own exported flows (shared/fixtures/langflow/, which lies beside the repository here and in CI)."""
+"""Langflow's own exported flows, kept in tests/fixtures/langflow/ so the suite needs nothing outside the repository."""
 
 import json
 from pathlib import Path
 
-EXPORTS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "langflow"
+EXPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "langflow"
 
 
 def load_export(name: str) -> dict:
