@@ -2,13 +2,14 @@ from rest_framework import authentication, exceptions
 
 from langflow_site.net import client_ip
 
-from .services import InvalidApiKey, authenticate_api_key, record_failed_authentication
+from .services import AddressNotAllowed, InvalidApiKey, authenticate_api_key, record_failed_authentication
 from .throttling import FailedAuthenticationThrottle
 
 HEADER = "HTTP_X_API_KEY"
 QUERY_PARAMETER = "x-api-key"
 INVALID_KEY_MESSAGE = "Invalid or missing API key"
 MISSING_KEY_MESSAGE = "An API key must be passed as query or header"
+ADDRESS_REFUSED_MESSAGE = "This API key may not be used from your address."
 
 
 def raw_key_from_request(request) -> str | None:
@@ -26,6 +27,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     An address with too many recent failures gets 429 before its key is even read; each
     failure is written to the audit log (lookup id and client IP, never the key), and the
     throttle bounds how many such lines one address can cause.
+
+    A right key sent from outside its allowed IPs is such a failure too (logged, counted by
+    the throttle: a stolen key tried from elsewhere is what the limit is for), answered with
+    a message of its own that never lists the allowed addresses.
     """
 
     def authenticate(self, request):
@@ -34,10 +39,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         throttle = FailedAuthenticationThrottle()
         throttle.check(request)
+        address = client_ip(request)
         try:
-            api_key = authenticate_api_key(raw)
+            api_key = authenticate_api_key(raw, client_ip=address)
         except InvalidApiKey as error:
             throttle.record_failure()
-            record_failed_authentication(error, client_ip=client_ip(request))
-            raise exceptions.AuthenticationFailed(INVALID_KEY_MESSAGE) from None
+            record_failed_authentication(error, client_ip=address)
+            message = ADDRESS_REFUSED_MESSAGE if isinstance(error, AddressNotAllowed) else INVALID_KEY_MESSAGE
+            raise exceptions.AuthenticationFailed(message) from None
         return api_key.user, api_key

@@ -6,8 +6,18 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from flows.models import FlowPermission
+from langflow_site.net import is_in_networks
+
 from . import crypto
 from .rates import RATE_HELP, is_valid_rate
+
+# What a key may do, in the order people read them; a new key may do all three.
+PERMISSIONS = (FlowPermission.RUN, FlowPermission.READ, FlowPermission.WRITE)
+
+
+def all_permissions() -> list[str]:
+    return [str(permission) for permission in PERMISSIONS]
 
 
 def validate_rate(value: str) -> None:
@@ -55,6 +65,17 @@ class ApiKey(models.Model):
         max_length=20, blank=True, validators=[validate_rate],
         help_text="Requests this key may make, e.g. 100/min. Empty: the server's API_KEY_RATE.",
     )
+    # Least privilege. These travel with the row that authentication loads anyway, so checking
+    # them adds no query to a request. Change them through apikeys.services.change_key_access
+    # (validated by apikeys.access, and audited).
+    all_flows = models.BooleanField(
+        default=True, help_text="Every flow of the owner. Off: only the flows in flow_ids (none when it is empty).",
+    )
+    flow_ids = models.JSONField(default=list, blank=True, help_text="The flows (ids) of a key limited to chosen flows.")
+    permissions = models.JSONField(default=all_permissions, help_text="Some of run, read, write.")
+    allowed_ips = models.JSONField(
+        default=list, blank=True, help_text="Networks (CIDR) the key may be used from; empty: anywhere.",
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -98,6 +119,34 @@ class ApiKey(models.Model):
             return "expired"
         return "active"
 
+    def grants(self, permission: str) -> bool:
+        """Whether the key may ``run``, ``read`` or ``write`` (within its flow scope)."""
+        return permission in self.permissions
+
+    @property
+    def may_create_flows(self) -> bool:
+        """A key limited to chosen flows creates none: that would widen its own scope."""
+        return self.all_flows and self.grants(FlowPermission.WRITE)
+
+    def allows_address(self, client_ip: str | None) -> bool:
+        """Whether a request from ``client_ip`` may use the key (an unknown address may not, if limited)."""
+        return not self.allowed_ips or is_in_networks(client_ip, tuple(self.allowed_ips))
+
+    @property
+    def scope_label(self) -> str:
+        if self.all_flows:
+            return "All flows"
+        count = len(self.flow_ids)
+        return f"{count} flow{'s' if count != 1 else ''}" if count else "No flows"
+
+    @property
+    def permissions_label(self) -> str:
+        return ", ".join(permission for permission in PERMISSIONS if permission in self.permissions)
+
+    @property
+    def has_full_access(self) -> bool:
+        return self.all_flows and set(self.permissions) >= set(PERMISSIONS) and not self.allowed_ips
+
 
 class ApiKeyEvent(models.Model):
     """One line of a key's audit log. Never holds a secret: at most the public lookup id.
@@ -113,6 +162,7 @@ class ApiKeyEvent(models.Model):
         REVOKED = "revoked", "Revoked"
         EXPIRED = "expired", "Expired"
         AUTH_FAILED = "auth_failed", "Failed authentication"
+        ACCESS_CHANGED = "access_changed", "Access changed"
 
     class Actor(models.TextChoices):
         OWNER = "owner", "Owner"

@@ -1,4 +1,4 @@
-"""Operations on API keys: create, rotate, revoke, report leaked, authenticate, audit."""
+"""Operations on API keys: create, rotate, revoke, report leaked, change access, authenticate, audit."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import access as key_access
 from . import crypto
+from .access import KeyAccess
 from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 
 # Compared against when there is nothing to compare with (unknown lookup id, no previous
@@ -32,6 +34,17 @@ class InvalidApiKey(Exception):
     def __init__(self, reason: str = "malformed key", *, lookup_id: str = "", api_key: ApiKey | None = None):
         super().__init__(reason)
         self.reason, self.lookup_id, self.api_key = reason, lookup_id, api_key
+
+
+class AddressNotAllowed(InvalidApiKey):
+    """A right, usable key used from an address outside its allowed IPs.
+
+    Raised only once the secret matched, so only the key's holder learns that the key is
+    good but the address is not; the allowed list itself is never told.
+    """
+
+    def __init__(self, *, api_key: ApiKey):
+        super().__init__("address not allowed", lookup_id=api_key.lookup_id, api_key=api_key)
 
 
 class KeyNotActive(Exception):
@@ -76,11 +89,16 @@ def create_api_key(
     name: str = "",
     expires_at: datetime.datetime | None = None,
     rate_limit: str = "",
+    access: KeyAccess | None = None,
     actor: str = Actor.OWNER,
     actor_user=None,
     client_ip: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key for ``user``; return the record and the raw key, which is never available again."""
+    """Create a key for ``user``; return the record and the raw key, which is never available again.
+
+    ``access`` (validated by apikeys.access) limits the key; None is full access.
+    """
+    access = access or KeyAccess()
     version = current_pepper_version()
     for _ in range(5):  # a lookup-id collision is 1 in 62**12; retry rather than fail
         lookup_id, raw_key = crypto.generate_key()
@@ -95,8 +113,12 @@ def create_api_key(
             pepper_version=version,
             expires_at=expires_at,
             rate_limit=rate_limit,
+            **access.as_fields(),
         )
         detail = f"expires {_utc(expires_at)}" if expires_at else "never expires"
+        limits = key_access.describe(access, key_access.flow_names(access.flow_ids))
+        if limits:
+            detail = f"{detail}; {limits}"
         record_event(api_key, ApiKeyEvent.Kind.CREATED, actor=actor, actor_user=actor_user or _owner_of(actor, user),
                      client_ip=client_ip, detail=detail)
     return api_key, raw_key
@@ -175,6 +197,62 @@ def rotate_api_key(
     return api_key, raw_key
 
 
+def change_key_access(
+    api_key: ApiKey,
+    access: KeyAccess,
+    *,
+    actor: str = Actor.OWNER,
+    actor_user=None,
+    client_ip: str | None = None,
+) -> list[str]:
+    """Set the key's flow scope, permissions and allowed IPs; return what changed, in words.
+
+    Each changed aspect is one line of the audit log. Only a usable key can change (a revoked
+    or expired one raises KeyNotActive). Requests already under way finish with what they
+    loaded; the next one sees the new limits.
+    """
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.is_revoked:
+            raise KeyNotActive("This key is revoked: its access can no longer change.")
+        if locked.is_expired:
+            raise KeyNotActive("This key has expired: its access can no longer change.")
+        before = KeyAccess.of(locked)
+        names = key_access.flow_names(set(before.flow_ids) | set(access.flow_ids))
+        changes = key_access.describe_changes(before, access, names)
+        if changes:
+            ApiKey.objects.filter(pk=locked.pk).update(**access.as_fields())
+            for detail in changes:
+                record_event(locked, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=actor,
+                             actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
+                             detail=detail)
+    for field, value in access.as_fields().items():
+        setattr(api_key, field, value)
+    return changes
+
+
+def remove_flow_from_key_scopes(flow) -> int:
+    """Take ``flow`` (being deleted) out of every key limited to it; return how many keys changed.
+
+    A key left with no flows reaches none (it does not fall back to all flows). One query to
+    find the keys, then one UPDATE and one audit line per key that had the flow. Call it in
+    the deleting transaction.
+    """
+    flow_id = str(flow.pk)
+    changed = 0
+    # The JSON text holds the id's 36 characters; the exact check below ignores any other match.
+    for api_key in ApiKey.objects.select_for_update().filter(flow_ids__icontains=flow_id):
+        if flow_id not in api_key.flow_ids:
+            continue
+        remaining = [other for other in api_key.flow_ids if other != flow_id]
+        ApiKey.objects.filter(pk=api_key.pk).update(flow_ids=remaining)
+        left = f"{len(remaining)} flow{'s' if len(remaining) != 1 else ''} left" if remaining else "no flows left"
+        record_event(api_key, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=Actor.SYSTEM,
+                     detail=f"Flows: “{flow.name}” was deleted and removed from this key ({left})")
+        changed += 1
+    return changed
+
+
 def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | None]:
     """Return the key named by the lookup id and which of its secrets matched, if any.
 
@@ -201,11 +279,13 @@ def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | Non
     return api_key, matched
 
 
-def authenticate_api_key(raw_key: str) -> ApiKey:
+def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKey:
     """Return the usable key matching ``raw_key`` (its user loaded) and count the use.
 
-    Raises InvalidApiKey otherwise. A malformed key costs no query; every well-formed key,
-    known or not, costs one indexed query and the same hashing; a good one one UPDATE more.
+    Raises InvalidApiKey otherwise, and AddressNotAllowed when the key is right but limited to
+    addresses that ``client_ip`` (None: unknown) is not among; that request is not counted as
+    a use. A malformed key costs no query; every well-formed key, known or not, costs one
+    indexed query and the same hashing; a good one one UPDATE more.
     """
     parsed = crypto.parse_key(raw_key)
     if parsed is None:
@@ -218,6 +298,8 @@ def authenticate_api_key(raw_key: str) -> ApiKey:
         refusal = _refusal(api_key)
         if refusal:
             raise InvalidApiKey(refusal, lookup_id=parsed.lookup_id, api_key=api_key)
+        if not api_key.allows_address(client_ip):
+            raise AddressNotAllowed(api_key=api_key)
         if _record_use(api_key, parsed.raw, matched):
             return api_key
     raise InvalidApiKey("key changed during the request", lookup_id=parsed.lookup_id, api_key=api_key)

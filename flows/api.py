@@ -11,10 +11,11 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.models import ApiKey
 from langflow_site.openapi import ErrorSerializer
 
 from . import engine, services
@@ -51,10 +52,44 @@ def _drf_validation_error(error: DjangoValidationError) -> exceptions.Validation
     return exceptions.ValidationError(error.messages)
 
 
+SCOPED_KEY_CANNOT_CREATE = "This API key is limited to chosen flows: it cannot create flows."
+
+
+class ApiKeyGrants(BasePermission):
+    """An API key may do only what its permissions say; a session may do everything.
+
+    The one place that answers 403 for a missing permission, naming it. Each view says what
+    each method needs (``key_permissions``) and which methods create flows, which a key
+    limited to chosen flows may not do. Which flows a request sees is
+    ``Flow.objects.visible_to``'s business. Costs no query: the limits came with the key row.
+    """
+
+    def has_permission(self, request, view):
+        api_key = request.auth
+        if not isinstance(api_key, ApiKey):
+            return True
+        method = "GET" if request.method == "HEAD" else request.method
+        needed = view.key_permissions.get(method)
+        if needed is None:  # OPTIONS, or a method the view refuses anyway
+            return True
+        if not api_key.grants(needed):
+            self.message = f"This API key lacks the '{needed}' permission"
+            return False
+        if method in view.creating_methods and not api_key.may_create_flows:
+            self.message = SCOPED_KEY_CANNOT_CREATE
+            return False
+        return True
+
+
 class FlowAPIView(APIView):
     """Shared by every flows endpoint: JSON bodies with a size limit, service errors as JSON."""
 
     parser_classes = [LimitedJSONParser]
+    permission_classes = [IsAuthenticated, ApiKeyGrants]
+    #: The permission an API key needs for each method (see ApiKeyGrants).
+    key_permissions: dict[str, str] = {}
+    #: Methods that always create flows.
+    creating_methods: frozenset[str] = frozenset()
 
     def handle_exception(self, exc):
         if isinstance(exc, DjangoValidationError):
@@ -83,6 +118,9 @@ class FlowAPIView(APIView):
 class FlowListView(FlowAPIView):
     """``GET /api/v1/flows/``: a bare list, as langflow-sdk expects; ``POST``: create (201)."""
 
+    key_permissions = {"GET": FlowPermission.READ, "POST": FlowPermission.WRITE}
+    creating_methods = frozenset({"POST"})
+
     @extend_schema(operation_id="list_flows", parameters=[FlowListQuerySerializer],
                    responses=FlowSerializer(many=True))
     def get(self, request):
@@ -106,7 +144,11 @@ class FlowListView(FlowAPIView):
 
 
 class FlowDetailView(FlowAPIView):
-    """``GET|PATCH|PUT|DELETE /api/v1/flows/<id>``; PUT creates the flow when the id is free."""
+    """``GET|PATCH|PUT|DELETE /api/v1/flows/<id>``; PUT creates the flow when the id is free
+    (not with a key limited to chosen flows: to it, that id is "Flow not found")."""
+
+    key_permissions = {"GET": FlowPermission.READ, "PATCH": FlowPermission.WRITE, "PUT": FlowPermission.WRITE,
+                       "DELETE": FlowPermission.WRITE}
 
     def _flow(self, flow_id, permission):
         try:
@@ -148,6 +190,8 @@ class FlowUploadView(FlowAPIView):
     """``POST /api/v1/flows/upload/``: a Langflow export, as a ``file`` form field or as the JSON body."""
 
     parser_classes = [LimitedMultiPartParser, LimitedJSONParser]
+    key_permissions = {"POST": FlowPermission.WRITE}
+    creating_methods = frozenset({"POST"})
 
     @extend_schema(operation_id="upload_flows",
                    request={"multipart/form-data": FlowUploadSerializer, "application/json": OpenApiTypes.OBJECT},
@@ -180,6 +224,8 @@ class RunView(FlowAPIView):
     """``POST /api/v1/run/<flow id or endpoint name>``, Langflow's run; ``?stream=true`` or
     ``"stream": true`` answer the event stream instead."""
 
+    key_permissions = {"POST": FlowPermission.RUN}
+
     @extend_schema(
         operation_id="run_flow", request=RunRequestSerializer, parameters=[StreamQuerySerializer],
         responses={(200, "application/json"): RunResponseSerializer,
@@ -198,6 +244,8 @@ class RunView(FlowAPIView):
 
 class ProcessView(FlowAPIView):
     """``POST /api/v1/process/<flow id>``, the older API: ``{"inputs": {...}, "tweaks": {...}}``."""
+
+    key_permissions = {"POST": FlowPermission.RUN}
 
     @extend_schema(operation_id="process_flow", request=RunRequestSerializer,
                    responses={200: ProcessResponseSerializer, **RUN_ERRORS})

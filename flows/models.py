@@ -27,13 +27,22 @@ class FlowQuerySet(models.QuerySet):
     def visible_to(self, user, api_key=None, permission: str = FlowPermission.READ):
         """The flows a request may use for ``permission``: the one place that decides it.
 
-        Today every key (and every session) acts as its owner with every permission, so this is
-        the owner's flows. Limiting a key to chosen flows and permissions belongs here, so no
-        view has to change for it.
+        A session acts as its user with every permission: the user's flows. An API key
+        (``request.auth``) acts as its owner within its limits, which came with the key row
+        (no query): a key limited to chosen flows sees only those, any other flow exactly like
+        a missing one, and a key without ``permission`` sees none (the API refuses it first,
+        with a 403 naming the permission: flows.api.ApiKeyGrants).
         """
         if user is None or not user.is_authenticated:
             return self.none()
-        return self.owned_by(user)
+        flows = self.owned_by(user)
+        if api_key is None:
+            return flows
+        if not api_key.grants(permission):
+            return self.none()
+        if not api_key.all_flows:
+            flows = flows.filter(pk__in=api_key.flow_ids)  # an empty list: no flow, and no query
+        return flows
 
     def matching_reference(self, reference: str):
         """Flows whose id or endpoint name is ``reference`` (at most one of each).

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
+from apikeys.services import remove_flow_from_key_scopes
+
 from . import engine
 from .engine.structure import empty_flow_data, load_json
 from .models import Flow, FlowPermission
@@ -75,13 +77,17 @@ def upsert_flow(*, user, api_key=None, flow_id: uuid.UUID, fields: dict) -> tupl
     if flow is not None:
         full = {"description": "", "endpoint_name": None, **fields}
         return update_flow(flow, **full), False
-    if Flow.objects.filter(pk=flow_id).exists():
+    # A key limited to chosen flows creates none: to it, any id outside them is "not found".
+    if (api_key is not None and not api_key.may_create_flows) or Flow.objects.filter(pk=flow_id).exists():
         raise Http404(FLOW_NOT_FOUND)
     return create_flow(owner=user, flow_id=flow_id, **fields), True
 
 
 def delete_flow(flow: Flow) -> None:
-    flow.delete()
+    """Delete ``flow``, and take it out of every API key limited to it (so its id, reused, grants nothing)."""
+    with transaction.atomic():
+        remove_flow_from_key_scopes(flow)
+        flow.delete()
 
 
 def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,

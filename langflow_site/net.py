@@ -37,9 +37,16 @@ def parse_networks(entries) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
 
 
-@functools.lru_cache(maxsize=8)
-def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+@functools.lru_cache(maxsize=1024)
+def cached_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """``parse_networks``, once per process for each list (TRUSTED_PROXIES, a key's allowed IPs)."""
     return parse_networks(entries)
+
+
+def is_in_networks(address: str | None, entries: tuple[str, ...]) -> bool:
+    """Whether ``address`` (a client IP, possibly None when unknown) lies in one of ``entries``."""
+    parsed = parse_ip(address or "")
+    return parsed is not None and _in_any(parsed, cached_networks(entries))
 
 
 def _meta_name(header: str) -> str:
@@ -51,8 +58,8 @@ def client_ip(request) -> str | None:
     remote = parse_ip(request.META.get("REMOTE_ADDR") or "")
     if remote is None:
         return None
-    networks = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
-    if not networks or not _is_trusted(remote, networks):
+    networks = cached_networks(tuple(settings.TRUSTED_PROXIES))
+    if not networks or not _in_any(remote, networks):
         return str(remote)
     hops = [hop for hop in request.META.get(_meta_name(settings.CLIENT_IP_HEADER), "").split(",") if hop.strip()]
     client = remote
@@ -61,10 +68,10 @@ def client_ip(request) -> str | None:
         if address is None:  # garbage from the client's side: the last good hop is the best we know
             break
         client = address
-        if not _is_trusted(address, networks):
+        if not _in_any(address, networks):
             break
     return str(client)
 
 
-def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+def _in_any(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address.version == network.version and address in network for network in networks)
