@@ -19,29 +19,24 @@ def _database_is_shared() -> bool:
 def check_shared_configuration(app_configs=None, **kwargs):
     if not _database_is_shared():
         return []
-    warnings = []
-    if not os.environ.get("SECRET_KEY"):
-        warnings.append(
-            Warning(
-                "SECRET_KEY is generated into DATA_DIR, so each app server has its own.",
-                hint="Set SECRET_KEY in the environment of every app server sharing this database.",
-                id="langflow_site.W001",
-            )
-        )
-    if not os.environ.get("API_KEY_PEPPERS"):
-        warnings.append(
-            Warning(
-                "The API-key pepper is generated into DATA_DIR: keys made on one app server would fail on the others.",
-                hint="Set API_KEY_PEPPERS (e.g. 1:<long random secret>) on every app server sharing this database.",
-                id="langflow_site.W002",
-            )
-        )
-    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
-        warnings.append(
-            Warning(
-                "The cache lives in each process: throttles and cached values are not shared between servers.",
-                hint="Set CACHE_URL=redis://<host>:6379/1.",
-                id="langflow_site.W003",
-            )
-        )
-    return warnings
+    problems = [
+        (
+            not os.environ.get("SECRET_KEY"),
+            "SECRET_KEY is generated into DATA_DIR, so each app server has its own.",
+            "Set SECRET_KEY in the environment of every app server sharing this database.",
+            "langflow_site.W001",
+        ),
+        (
+            not os.environ.get("API_KEY_PEPPERS"),
+            "The API-key pepper is generated into DATA_DIR: keys made on one app server would fail on the others.",
+            "Set API_KEY_PEPPERS (e.g. 1:<long random secret>) on every app server sharing this database.",
+            "langflow_site.W002",
+        ),
+        (
+            settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
+            "The cache lives in each process: throttles and cached values are not shared between servers.",
+            "Set CACHE_URL=redis://<host>:6379/1.",
+            "langflow_site.W003",
+        ),
+    ]
+    return [Warning(message, hint=hint, id=check_id) for failing, message, hint, check_id in problems if failing]
