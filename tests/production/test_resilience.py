@@ -41,7 +41,7 @@ def test_api_answers_503_json_while_the_database_is_down_and_recovers_after(api_
 
 
 def test_a_read_only_database_is_named_as_such(api_client, monkeypatch):
-    def refuse(raw_key):
+    def refuse(*args, **kwargs):
         raise OperationalError("attempt to write a readonly database")
 
     monkeypatch.setattr("apikeys.authentication.authenticate_api_key", refuse)
@@ -57,7 +57,7 @@ def test_other_api_errors_keep_their_own_answers(api_client):
 
 
 def test_the_driver_message_never_reaches_the_client(api_client, monkeypatch):
-    def fail(raw_key):
+    def fail(*args, **kwargs):
         raise OperationalError('connection to server at "10.1.2.3", port 5432 failed: password authentication failed')
 
     monkeypatch.setattr("apikeys.authentication.authenticate_api_key", fail)
