@@ -46,25 +46,18 @@ POSTGRESQL_DROP = [
 ]
 
 
-def _run(statements, schema_editor):
-    for statement in [statements] if isinstance(statements, str) else statements:
-        schema_editor.execute(statement)
+CREATE = {"sqlite": [SQLITE_CREATE], "postgresql": POSTGRESQL_CREATE}
+DROP = {"sqlite": [SQLITE_DROP], "postgresql": POSTGRESQL_DROP}
 
 
 def create_trigger(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "sqlite":
-        _run(SQLITE_CREATE, schema_editor)
-    elif vendor == "postgresql":
-        _run(POSTGRESQL_CREATE, schema_editor)
+    for statement in CREATE.get(schema_editor.connection.vendor, []):
+        schema_editor.execute(statement)
 
 
 def drop_trigger(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "sqlite":
-        _run(SQLITE_DROP, schema_editor)
-    elif vendor == "postgresql":
-        _run(POSTGRESQL_DROP, schema_editor)
+    for statement in DROP.get(schema_editor.connection.vendor, []):
+        schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apikeys import crypto, services
+from apikeys import crypto
 from apikeys.models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 from apikeys.services import (
     InvalidApiKey,
@@ -98,32 +98,20 @@ def test_a_previous_secret_under_an_old_pepper_never_replaces_the_current_digest
     assert authenticate_api_key(new).pk == api_key.pk
 
 
-def test_a_rotation_racing_a_request_with_the_old_secret_refuses_it_when_there_is_no_grace(user, monkeypatch):
+def test_a_rotation_racing_a_request_with_the_old_secret_refuses_it_when_there_is_no_grace(user, before_counting_a_use):
     api_key, old = create_api_key(user=user)
-    real_record_use = services._record_use
-
-    def rotate_first(key, raw_key, matched):
-        monkeypatch.setattr(services, "_record_use", real_record_use)
-        rotate_api_key(ApiKey.objects.get(pk=key.pk))  # as another worker would
-        return real_record_use(key, raw_key, matched)
-
-    monkeypatch.setattr(services, "_record_use", rotate_first)
+    before_counting_a_use(lambda key: rotate_api_key(ApiKey.objects.get(pk=key.pk)))  # as another worker would
     with pytest.raises(InvalidApiKey):
         authenticate_api_key(old)
     api_key.refresh_from_db()
     assert api_key.total_uses == 0
 
 
-def test_a_rotation_racing_a_request_with_the_old_secret_lets_it_through_in_a_grace_period(user, monkeypatch):
+def test_a_rotation_racing_a_request_with_the_old_secret_lets_it_through_in_a_grace_period(
+    user, before_counting_a_use
+):
     api_key, old = create_api_key(user=user)
-    real_record_use = services._record_use
-
-    def rotate_first(key, raw_key, matched):
-        monkeypatch.setattr(services, "_record_use", real_record_use)
-        rotate_api_key(ApiKey.objects.get(pk=key.pk), grace=DAY)
-        return real_record_use(key, raw_key, matched)
-
-    monkeypatch.setattr(services, "_record_use", rotate_first)
+    before_counting_a_use(lambda key: rotate_api_key(ApiKey.objects.get(pk=key.pk), grace=DAY))
     assert authenticate_api_key(old).pk == api_key.pk
     api_key.refresh_from_db()
     assert api_key.total_uses == 1

@@ -131,15 +131,9 @@ def test_key_whose_pepper_was_removed_is_refused(user, settings):
         authenticate_api_key(raw)
 
 
-def test_key_revoked_between_lookup_and_count_is_refused(user, monkeypatch):
+def test_key_revoked_between_lookup_and_count_is_refused(user, before_counting_a_use):
     api_key, raw = create_api_key(user=user)
-    real_record_use = services._record_use
-
-    def revoke_first(key, raw_key, matched):
-        ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
-        return real_record_use(key, raw_key, matched)
-
-    monkeypatch.setattr(services, "_record_use", revoke_first)
+    before_counting_a_use(lambda key: ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now()))
     with pytest.raises(InvalidApiKey):
         authenticate_api_key(raw)
     api_key.refresh_from_db()
