@@ -17,7 +17,15 @@ from langflow_site.net import client_ip
 
 from . import serializers
 from .models import ApiKey
-from .services import KeyNotActive, create_api_key, report_leaked_key, revoke_api_key, rotate_api_key
+from .access import KeyAccess
+from .services import (
+    KeyNotActive,
+    change_key_access,
+    create_api_key,
+    report_leaked_key,
+    revoke_api_key,
+    rotate_api_key,
+)
 from .throttling import LeakReportThrottle
 
 API_KEY_REFUSED_MESSAGE = "API keys cannot manage API keys; sign in to manage them."
@@ -80,7 +88,7 @@ class ApiKeyListCreateView(KeyManagementView):
         summary="Create an API key; the full key is in this response only.",
     )
     def post(self, request):
-        form = serializers.ApiKeyCreateSerializer(data=request.data)
+        form = serializers.ApiKeyCreateSerializer(data=request.data, context={"user": request.user})
         form.is_valid(raise_exception=True)
         api_key, raw_key = create_api_key(user=request.user, client_ip=client_ip(request), **form.validated_data)
         return _created_response(api_key, raw_key)
@@ -91,6 +99,27 @@ class ApiKeyDetailView(KeyManagementView):
                    summary="Show one of your API keys (masked).")
     def get(self, request, key_id):
         return Response(serializers.ApiKeySerializer(self.get_owned_key(key_id)).data)
+
+    @extend_schema(
+        operation_id="update_api_key_access", auth=SESSION_ONLY, request=serializers.ApiKeyAccessSerializer,
+        responses={
+            200: serializers.ApiKeySerializer,
+            409: OpenApiResponse(serializers.DetailSerializer, description="The key is revoked or expired."),
+        },
+        summary="Change which flows a key may use, what it may do and where from (each change is audited).",
+    )
+    def patch(self, request, key_id):
+        api_key = self.get_owned_key(key_id)
+        form = serializers.ApiKeyAccessSerializer(
+            data=request.data, context={"user": request.user, "current": KeyAccess.of(api_key)}
+        )
+        form.is_valid(raise_exception=True)
+        try:
+            change_key_access(api_key, form.validated_data["access"], actor_user=request.user,
+                              client_ip=client_ip(request))
+        except KeyNotActive as error:
+            raise KeyConflict(str(error)) from None
+        return Response(serializers.ApiKeySerializer(api_key).data)
 
     @extend_schema(operation_id="delete_api_key", auth=SESSION_ONLY, responses={200: serializers.DetailSerializer},
                    summary="Revoke an API key at once (kept, revoked, in your list and audit log).")

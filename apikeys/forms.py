@@ -1,16 +1,124 @@
 import datetime
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .models import ApiKey
+from flows.models import Flow
 
+from . import access
+from .access import KeyAccess
+from .models import PERMISSIONS, ApiKey
+
+SCOPE_ALL, SCOPE_CHOSEN = "all", "chosen"
+SCOPE_CHOICES = [(SCOPE_ALL, "All my flows"), (SCOPE_CHOSEN, "Only the flows I choose")]
+PERMISSION_LABELS = {"run": "Run flows", "read": "List and read flows", "write": "Create, change and delete flows"}
+PERMISSION_CHOICES = [(str(permission), PERMISSION_LABELS[permission]) for permission in PERMISSIONS]
+ALLOWED_IPS_EXAMPLE = "203.0.113.7\n10.0.0.0/8\n2001:db8::/32"
 EXPIRY_CHOICES = [("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
 GRACE_CHOICES = [("0", "At once"), ("1", "In 1 hour"), ("24", "In 24 hours"), ("168", "In 7 days")]
 
 
-class ApiKeyCreateForm(forms.Form):
-    """What a person chooses for a new key: a name and a lifetime. The secret is generated, never typed."""
+def full_access_unless_given(data, *, scope: str = "scope", permissions: str = "permissions"):
+    """Form data that says nothing of access (no ``scope``: a script older than these fields) gets full access.
+
+    Pages always send ``scope`` (a radio button is always checked), so there unchecking every
+    permission is still an error, never full access.
+    """
+    if data is None or scope in data:
+        return data
+    data = data.copy()  # a QueryDict from a request, or a dict
+    data[scope] = SCOPE_ALL
+    everything = [value for value, _label in PERMISSION_CHOICES]
+    if hasattr(data, "setlist"):
+        data.setlist(permissions, everything)
+    else:
+        data[permissions] = everything
+    return data
+
+
+class OwnFlowsField(forms.ModelMultipleChoiceField):
+    """Checkboxes of the owner's flows. Another user's flow id reads like one that does not exist."""
+
+    widget = forms.CheckboxSelectMultiple
+    default_error_messages = {
+        "invalid_choice": "“%(value)s” is not one of your flows.",
+        "invalid_pk_value": "“%(pk)s” is not one of your flows.",
+    }
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+class KeyAccessForm(forms.Form):
+    """What a key may do: which of ``owner``'s flows, which permissions, from which addresses."""
+
+    scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect, initial=SCOPE_ALL)
+    flows = OwnFlowsField(
+        label="Chosen flows", queryset=Flow.objects.none(), required=False,
+        help_text="For any other flow the key gets “Flow not found”, as if it did not exist. "
+                  "It cannot create flows either.",
+    )
+    permissions = forms.MultipleChoiceField(
+        label="Permissions", choices=PERMISSION_CHOICES, widget=forms.CheckboxSelectMultiple,
+        initial=[value for value, _label in PERMISSION_CHOICES],
+        error_messages={"required": "Choose at least one permission."},
+    )
+    allowed_ips = forms.CharField(
+        label="Allowed IPs", required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": ALLOWED_IPS_EXAMPLE, "spellcheck": "false",
+                                     "autocomplete": "off"}),
+        help_text="IPv4 or IPv6 addresses and CIDR ranges, one per line. Requests from anywhere else are refused. "
+                  "Empty: from anywhere.",
+    )
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["flows"].queryset = Flow.objects.owned_by(owner).defer("data").order_by("name")
+
+    @classmethod
+    def initial_for(cls, api_key: ApiKey) -> dict:
+        return {
+            "scope": SCOPE_ALL if api_key.all_flows else SCOPE_CHOSEN,
+            "flows": list(api_key.flow_ids),
+            "permissions": list(api_key.permissions),
+            "allowed_ips": "\n".join(api_key.allowed_ips),
+        }
+
+    def clean_permissions(self):
+        return access.clean_permissions(self.cleaned_data["permissions"])
+
+    def clean_allowed_ips(self):
+        return access.clean_allowed_ips(self.cleaned_data["allowed_ips"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("scope") == SCOPE_CHOSEN and "flows" in cleaned:
+            if not cleaned["flows"]:
+                self.add_error("flows", "Choose at least one flow, or “All my flows”.")
+            elif len(cleaned["flows"]) > access.MAX_SCOPED_FLOWS:
+                self.add_error("flows", ValidationError(
+                    f"Choose at most {access.MAX_SCOPED_FLOWS} flows, or “All my flows”."))
+        return cleaned
+
+    def access(self) -> KeyAccess:
+        chosen = self.cleaned_data["scope"] == SCOPE_CHOSEN
+        return KeyAccess(
+            all_flows=not chosen,
+            flow_ids=tuple(str(flow.pk) for flow in self.cleaned_data["flows"]) if chosen else (),
+            permissions=self.cleaned_data["permissions"],
+            allowed_ips=self.cleaned_data["allowed_ips"],
+        )
+
+
+class ApiKeyCreateForm(KeyAccessForm):
+    """What a person chooses for a new key: a name, a lifetime and its access. The secret is generated.
+
+    A POST without ``scope`` (from a script that predates these fields) makes a key with full
+    access, as before; the page always sends it.
+    """
+
+    field_order = ["name", "expires_in", "scope", "flows", "permissions", "allowed_ips"]
 
     name = forms.CharField(
         label="Name",
@@ -28,6 +136,9 @@ class ApiKeyCreateForm(forms.Form):
         required=False,
         help_text="After this the key is refused. A key that never expires must be deleted by hand.",
     )
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(full_access_unless_given(data), *args, **kwargs)
 
     def expires_at(self) -> datetime.datetime | None:
         days = self.cleaned_data.get("expires_in")

@@ -1,10 +1,16 @@
 """The key-management API's JSON, with Langflow's field names (see shared/LANGFLOW_API.md)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
-from .models import ApiKey
+from . import access
+from .access import KeyAccess
+from .models import PERMISSIONS, ApiKey
 from .services import MAX_LIFETIME, MAX_ROTATION_GRACE
+
+PERMISSION_CHOICES = [str(permission) for permission in PERMISSIONS]
+ACCESS_FIELDS = ("all_flows", "flow_ids", "permissions", "allowed_ips")
 
 
 class _BlankAsNullChoiceField(serializers.ChoiceField):
@@ -29,12 +35,23 @@ class ApiKeySerializer(serializers.ModelSerializer):
         source="previous_valid_until", read_only=True, allow_null=True,
         help_text="Until when the secret replaced by the last rotation still works.",
     )
+    all_flows = serializers.BooleanField(read_only=True, help_text="The key may use every flow of its owner.")
+    flow_ids = serializers.ListField(
+        child=serializers.UUIDField(), read_only=True,
+        help_text="When all_flows is false, the only flows the key may use (none when empty).",
+    )
+    permissions = serializers.ListField(child=serializers.ChoiceField(choices=PERMISSION_CHOICES), read_only=True)
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Networks the key may be used from (CIDR); empty: anywhere.",
+    )
 
     class Meta:
         model = ApiKey
         fields = [
             "name", "last_used_at", "total_uses", "is_active", "expires_at", "id", "api_key", "user_id",
             "created_at", "state", "revoked_at", "revoked_by", "rotated_at", "previous_key_valid_until",
+            "all_flows", "flow_ids", "permissions", "allowed_ips",
         ]
         read_only_fields = fields
 
@@ -58,7 +75,59 @@ class ApiKeyListSerializer(serializers.Serializer):
     api_keys = ApiKeySerializer(many=True)
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyAccessSerializer(serializers.Serializer):
+    """A key's limits. Absent fields keep the key's values (context ``current``; a new key: full access).
+
+    Context ``user``: the owner, whose flows alone ``flow_ids`` may name. ``validated_data``
+    holds ``access``, a KeyAccess.
+    """
+
+    all_flows = serializers.BooleanField(
+        required=False, help_text="true: every flow of yours. Sending flow_ids alone limits the key to them.",
+    )
+    flow_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=access.MAX_SCOPED_FLOWS,
+        help_text="Ids of your flows the key is limited to; it gets 404 for every other flow.",
+    )
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=PERMISSION_CHOICES), required=False, min_length=1,
+        error_messages={"min_length": "Choose at least one permission: run, read or write."},
+        help_text="run (the run endpoints), read (list and read flows), write (create, change, delete flows).",
+    )
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=access.MAX_ALLOWED_IPS,
+        help_text="IPv4/IPv6 addresses and CIDR ranges the key may be used from; empty: anywhere.",
+    )
+
+    def validate(self, attrs):
+        current = self.context.get("current") or KeyAccess()
+        if attrs.get("all_flows") and attrs.get("flow_ids"):
+            raise serializers.ValidationError({"flow_ids": ["Leave it out (or empty) when all_flows is true."]})
+        scope_given = "all_flows" in attrs or "flow_ids" in attrs
+        all_flows = attrs.get("all_flows", False if "flow_ids" in attrs else current.all_flows)
+        checks = {
+            "flow_ids": lambda: () if all_flows else access.clean_flow_ids(
+                self.context["user"], attrs.get("flow_ids", current.flow_ids)),
+            "permissions": lambda: access.clean_permissions(attrs.get("permissions", current.permissions)),
+            "allowed_ips": lambda: access.clean_allowed_ips(attrs.get("allowed_ips", current.allowed_ips)),
+        }
+        cleaned, errors = {}, {}
+        for field, check in checks.items():
+            try:
+                cleaned[field] = check()
+            except DjangoValidationError as error:
+                errors[field] = error.messages
+        if scope_given and not all_flows and cleaned.get("flow_ids") == ():
+            errors["flow_ids"] = ["Choose at least one flow, or set all_flows to true."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        others = {field: value for field, value in attrs.items() if field not in ACCESS_FIELDS}
+        return {**others, "access": KeyAccess(all_flows=all_flows, **cleaned)}
+
+
+class ApiKeyCreateSerializer(ApiKeyAccessSerializer):
+    """A new key: a name, an expiry, and its limits (by default every flow, every permission, anywhere)."""
+
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None,

@@ -208,18 +208,18 @@ def change_key_access(
     """Set the key's flow scope, permissions and allowed IPs; return what changed, in words.
 
     Each changed aspect is one line of the audit log. Only a usable key can change (a revoked
-    or expired one raises KeyNotActive). Requests already under way finish with what they
-    loaded; the next one sees the new limits.
+    or expired one raises KeyNotActive, unless nothing would change). Requests already under
+    way finish with what they loaded; the next one sees the new limits.
     """
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        if locked.is_revoked:
-            raise KeyNotActive("This key is revoked: its access can no longer change.")
-        if locked.is_expired:
-            raise KeyNotActive("This key has expired: its access can no longer change.")
         before = KeyAccess.of(locked)
         names = key_access.flow_names(set(before.flow_ids) | set(access.flow_ids))
         changes = key_access.describe_changes(before, access, names)
+        if changes and locked.is_revoked:
+            raise KeyNotActive("This key is revoked: its access can no longer change.")
+        if changes and locked.is_expired:
+            raise KeyNotActive("This key has expired: its access can no longer change.")
         if changes:
             ApiKey.objects.filter(pk=locked.pk).update(**access.as_fields())
             for detail in changes:

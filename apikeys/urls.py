@@ -9,5 +9,6 @@ urlpatterns = [
     path("new/", views.api_key_create, name="create"),
     path("<uuid:pk>/", views.api_key_detail, name="detail"),
     path("<uuid:pk>/rotate/", views.api_key_rotate, name="rotate"),
+    path("<uuid:pk>/access/", views.api_key_access, name="access"),
     path("<uuid:pk>/delete/", views.api_key_delete, name="delete"),
 ]

@@ -1,5 +1,5 @@
 """The API Keys pages: list, create (the secret shown once), a key's own page (usage chart,
-audit log, rotation with the new secret shown once) and delete, for the signed-in user's keys.
+audit log, access, rotation with the new secret shown once) and delete, for the signed-in user's keys.
 
 Every response here is never_cache (``Cache-Control: no-store``): the page that shows a new key
 must not be kept by the browser or a proxy, and the others are per-user.
@@ -12,12 +12,21 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from flows.models import Flow
 from langflow_site.net import client_ip
 
 from .charts import usage_chart
-from .forms import ApiKeyCreateForm, ApiKeyRotateForm
+from .forms import PERMISSION_CHOICES, ApiKeyCreateForm, ApiKeyRotateForm, KeyAccessForm
 from .models import ApiKey
-from .services import KeyNotActive, audit_log, create_api_key, daily_usage, revoke_api_key, rotate_api_key
+from .services import (
+    KeyNotActive,
+    audit_log,
+    change_key_access,
+    create_api_key,
+    daily_usage,
+    revoke_api_key,
+    rotate_api_key,
+)
 
 # The raw key travels from the create POST to the next page in the server-side session, never
 # in a URL, a cookie or a message, and is popped by the first page that renders it.
@@ -40,7 +49,7 @@ def _render_list(request, *, create_form=None, status=200):
     context = {
         "api_keys": ApiKey.objects.owned_by(request.user),
         "new_key": _pop_new_key(request),
-        "create_form": create_form or ApiKeyCreateForm(),
+        "create_form": create_form or ApiKeyCreateForm(owner=request.user),
         "create_open": create_form is not None,
         "delete_consequence": DELETE_CONSEQUENCE,
     }
@@ -60,24 +69,29 @@ def api_key_list(request):
 def api_key_create(request):
     """GET: the list with the create dialog open (the no-JavaScript path). POST: create, then redirect."""
     if request.method == "GET":
-        return _render_list(request, create_form=ApiKeyCreateForm())
-    form = ApiKeyCreateForm(request.POST)
+        return _render_list(request, create_form=ApiKeyCreateForm(owner=request.user))
+    form = ApiKeyCreateForm(request.POST, owner=request.user)
     if not form.is_valid():
         return _render_list(request, create_form=form, status=400)
     api_key, raw_key = create_api_key(
-        user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(), client_ip=client_ip(request)
+        user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(), access=form.access(),
+        client_ip=client_ip(request),
     )
     request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
     return redirect("apikeys:list")
 
 
-def _render_detail(request, api_key, *, rotate_form=None, status=200):
+def _render_detail(request, api_key, *, rotate_form=None, access_form=None, status=200):
     context = {
         "api_key": api_key,
         "new_key": _pop_new_key(request),
         "events": audit_log(api_key),
         "chart": usage_chart(daily_usage(api_key)),
         "rotate_form": rotate_form or ApiKeyRotateForm(),
+        "access_form": access_form or KeyAccessForm(initial=KeyAccessForm.initial_for(api_key), owner=request.user),
+        "access_open": access_form is not None,
+        "scoped_flows": Flow.objects.owned_by(request.user).filter(pk__in=api_key.flow_ids).only("pk", "name"),
+        "permission_labels": [label for value, label in PERMISSION_CHOICES if value in api_key.permissions],
         "delete_consequence": DELETE_CONSEQUENCE,
     }
     return render(request, "apikeys/apikey_detail.html", context, status=status)
@@ -107,6 +121,27 @@ def api_key_rotate(request, pk):
         messages.error(request, str(error))
         return redirect("apikeys:detail", pk=api_key.pk)
     request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
+    return redirect("apikeys:detail", pk=api_key.pk)
+
+
+@never_cache
+@login_required
+@require_POST
+def api_key_access(request, pk):
+    """Change which flows the key may use, what it may do and where from; each change is audited."""
+    api_key = get_object_or_404(ApiKey.objects.owned_by(request.user).select_related("user"), pk=pk)
+    form = KeyAccessForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        return _render_detail(request, api_key, access_form=form, status=400)
+    try:
+        changes = change_key_access(api_key, form.access(), actor_user=request.user, client_ip=client_ip(request))
+    except KeyNotActive as error:
+        messages.error(request, str(error))
+        return redirect("apikeys:detail", pk=api_key.pk)
+    if changes:
+        messages.success(request, "Access changed, from the next request on: " + "; ".join(changes) + ".")
+    else:
+        messages.info(request, "Nothing changed.")
     return redirect("apikeys:detail", pk=api_key.pk)
 
 
