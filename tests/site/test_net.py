@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from langflow_site.net import client_ip, parse_networks
+from langflow_site.net import cached_networks, client_ip, is_in_networks, parse_networks
 
 factory = RequestFactory()
 
@@ -69,3 +69,16 @@ def test_an_unknown_peer_address_gives_none(settings):
 def test_bad_trusted_proxy_entries_are_refused(entries):
     with pytest.raises(ValueError):
         parse_networks(entries)
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("10.1.2.3", True), ("11.0.0.1", False), ("2001:db8::7", True), ("::ffff:10.1.2.3", True),
+    ("[2001:db8::7]", True), (None, False), ("", False), ("garbage", False),
+])
+def test_is_in_networks_matches_ipv4_and_ipv6_and_never_an_unknown_address(address, expected):
+    assert is_in_networks(address, ("10.0.0.0/8", "2001:db8::/32")) is expected
+
+
+def test_a_list_of_networks_is_parsed_once_per_process():
+    entries = ("192.0.2.0/24", "2001:db8:1::/48")
+    assert cached_networks(entries) is cached_networks(entries)
