@@ -171,6 +171,7 @@ def server_phase(name: str, env: dict, *, with_throughput: bool) -> dict:
     with AppServer({**env, "BENCH_ENDPOINTS": "1"}, workers=2) as server:
         flow_id = upload_echo_flow(server, api_key)
         run_url = server.url(f"/api/v1/run/{flow_id}?stream=false")
+        time.sleep(3)  # a worker's memory peaks while it starts, then settles
         results = {"rss_mib_per_worker_at_start": [round(resident_mib(pid), 1) for pid in server.worker_pids()]}
         if with_throughput:
             log(f"{name}: benchmark 1, run vs ceiling, 16 clients")
