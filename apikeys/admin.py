@@ -8,9 +8,7 @@ from django.utils.html import format_html, format_html_join
 from flows.models import Flow
 from langflow_site.net import client_ip
 
-from . import access
-from .access import KeyAccess
-from .forms import PERMISSION_CHOICES, SCOPE_ALL, SCOPE_CHOICES, SCOPE_CHOSEN, full_access_unless_given
+from .forms import PERMISSION_CHOICES, SCOPE_ALL, SCOPE_CHOICES, SCOPE_CHOSEN, KeyAccessMixin, full_access_unless_given
 from .models import ApiKey, ApiKeyEvent
 from .services import (
     KeyNotActive,
@@ -31,11 +29,14 @@ class FlowChoiceField(forms.ModelMultipleChoiceField):
         return f"{obj.owner}: {obj.name}"
 
 
-class ApiKeyAdminForm(forms.ModelForm):
+class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
     """A key's editable fields, with its access (set through apikeys.services, so each change is audited).
 
     The access fields are not model fields on purpose: saving the form never writes them.
     """
+
+    access_prefix = "access_"
+    no_flow_message = "Choose at least one flow, or all flows."
 
     access_scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect,
                                      initial=SCOPE_ALL)
@@ -63,38 +64,16 @@ class ApiKeyAdminForm(forms.ModelForm):
         if not self.instance._state.adding:  # (a new key has its uuid already)
             self.fields["access_flows"].queryset = self.fields["access_flows"].queryset.filter(
                 owner=self.instance.user_id)
-            self.initial.update(
-                access_scope=SCOPE_ALL if self.instance.all_flows else SCOPE_CHOSEN,
-                access_flows=list(self.instance.flow_ids),
-                access_permissions=list(self.instance.permissions),
-                access_allowed_ips="\n".join(self.instance.allowed_ips),
-            )
-
-    def clean_access_permissions(self):
-        return access.clean_permissions(self.cleaned_data["access_permissions"])
-
-    def clean_access_allowed_ips(self):
-        return access.clean_allowed_ips(self.cleaned_data["access_allowed_ips"])
+            self.initial.update(self.initial_for(self.instance))
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = self.clean_access(super().clean())
         owner = cleaned.get("user") if self.instance._state.adding else self.instance.user
         flows = cleaned.get("access_flows")
-        if cleaned.get("access_scope") == SCOPE_CHOSEN and flows is not None:
-            if not flows:
-                self.add_error("access_flows", "Choose at least one flow, or all flows.")
-            elif owner is not None and any(flow.owner_id != owner.pk for flow in flows):
+        if cleaned.get("access_scope") == SCOPE_CHOSEN and flows and owner is not None:
+            if any(flow.owner_id != owner.pk for flow in flows):
                 self.add_error("access_flows", "Choose flows of the key's user only.")
         return cleaned
-
-    def access(self) -> KeyAccess:
-        chosen = self.cleaned_data["access_scope"] == SCOPE_CHOSEN
-        return KeyAccess(
-            all_flows=not chosen,
-            flow_ids=tuple(str(flow.pk) for flow in self.cleaned_data["access_flows"]) if chosen else (),
-            permissions=self.cleaned_data["access_permissions"],
-            allowed_ips=self.cleaned_data["access_allowed_ips"],
-        )
 
 
 class ApiKeyCreationForm(ApiKeyAdminForm):

@@ -36,6 +36,7 @@ LEAK_REPORT_MESSAGE = (
     "Thank you. If this key was active, it has been revoked and its owner will see it reported as leaked."
 )
 SESSION_ONLY = [{"cookieAuth": []}]
+KEY_NOT_ACTIVE = {409: OpenApiResponse(serializers.DetailSerializer, description="The key is revoked or expired.")}
 
 
 class KeyConflict(exceptions.APIException):
@@ -58,6 +59,11 @@ class KeyManagementView(APIView):
         if isinstance(request.auth, ApiKey):
             raise exceptions.PermissionDenied(API_KEY_REFUSED_MESSAGE)
         raise exceptions.PermissionDenied(SIGN_IN_MESSAGE)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, KeyNotActive):  # a revoked or expired key cannot change
+            exc = KeyConflict(str(exc))
+        return super().handle_exception(exc)
 
     def get_owned_key(self, key_id) -> ApiKey:
         """Return the caller's key; another user's answers exactly like a missing one."""
@@ -104,7 +110,7 @@ class ApiKeyDetailView(KeyManagementView):
         operation_id="update_api_key_access", auth=SESSION_ONLY, request=serializers.ApiKeyAccessSerializer,
         responses={
             200: serializers.ApiKeySerializer,
-            409: OpenApiResponse(serializers.DetailSerializer, description="The key is revoked or expired."),
+            **KEY_NOT_ACTIVE,
         },
         summary="Change which flows a key may use, what it may do and where from (each change is audited).",
     )
@@ -114,11 +120,8 @@ class ApiKeyDetailView(KeyManagementView):
             data=request.data, context={"user": request.user, "current": KeyAccess.of(api_key)}
         )
         form.is_valid(raise_exception=True)
-        try:
-            change_key_access(api_key, form.validated_data["access"], actor_user=request.user,
-                              client_ip=client_ip(request))
-        except KeyNotActive as error:
-            raise KeyConflict(str(error)) from None
+        change_key_access(api_key, form.validated_data["access"], actor_user=request.user,
+                          client_ip=client_ip(request))
         return Response(serializers.ApiKeySerializer(api_key).data)
 
     @extend_schema(operation_id="delete_api_key", auth=SESSION_ONLY, responses={200: serializers.DetailSerializer},
@@ -135,7 +138,7 @@ class ApiKeyRotateView(KeyManagementView):
         operation_id="rotate_api_key", auth=SESSION_ONLY, request=serializers.ApiKeyRotateSerializer,
         responses={
             200: serializers.ApiKeyCreatedSerializer,
-            409: OpenApiResponse(serializers.DetailSerializer, description="The key is revoked or expired."),
+            **KEY_NOT_ACTIVE,
         },
         summary="Give a key a new secret (shown once); the old one stops now or after a grace period.",
     )
@@ -144,11 +147,7 @@ class ApiKeyRotateView(KeyManagementView):
         form = serializers.ApiKeyRotateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         grace = datetime.timedelta(hours=form.validated_data["grace_period_hours"])
-        try:
-            api_key, raw_key = rotate_api_key(api_key, grace=grace, actor_user=request.user,
-                                              client_ip=client_ip(request))
-        except KeyNotActive as error:
-            raise KeyConflict(str(error)) from None
+        api_key, raw_key = rotate_api_key(api_key, grace=grace, actor_user=request.user, client_ip=client_ip(request))
         return _created_response(api_key, raw_key)
 
 

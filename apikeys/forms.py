@@ -50,7 +50,57 @@ class OwnFlowsField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
-class KeyAccessForm(forms.Form):
+class KeyAccessMixin:
+    """Clean and read a form's access fields: ``scope``, ``flows``, ``permissions``, ``allowed_ips``.
+
+    Each name follows ``access_prefix`` (the admin's form prefixes them so that they are no
+    model fields, which saving the form would write without an audit line).
+    """
+
+    access_prefix = ""
+    no_flow_message = "Choose at least one flow, or “All my flows”."
+
+    def clean_access(self, cleaned: dict) -> dict:
+        """Normalise permissions and allowed IPs (one error per bad entry) and check the flow choice."""
+        for name, clean in (("permissions", access.clean_permissions), ("allowed_ips", access.clean_allowed_ips)):
+            field = self.access_prefix + name
+            if field in cleaned:
+                try:
+                    cleaned[field] = clean(cleaned[field])
+                except ValidationError as error:
+                    self.add_error(field, error)
+        field = self.access_prefix + "flows"
+        flows = cleaned.get(field)
+        if cleaned.get(self.access_prefix + "scope") == SCOPE_CHOSEN and flows is not None:
+            if not flows:
+                self.add_error(field, self.no_flow_message)
+            elif len(flows) > access.MAX_SCOPED_FLOWS:
+                self.add_error(field, f"Choose at most {access.MAX_SCOPED_FLOWS} flows, or all flows.")
+        return cleaned
+
+    def access(self) -> KeyAccess:
+        value = {name: self.cleaned_data[self.access_prefix + name]
+                 for name in ("scope", "flows", "permissions", "allowed_ips")}
+        chosen = value["scope"] == SCOPE_CHOSEN
+        return KeyAccess(
+            all_flows=not chosen,
+            flow_ids=tuple(str(flow.pk) for flow in value["flows"]) if chosen else (),
+            permissions=value["permissions"],
+            allowed_ips=value["allowed_ips"],
+        )
+
+    @classmethod
+    def initial_for(cls, api_key: ApiKey) -> dict:
+        initial = {
+            "scope": SCOPE_ALL if api_key.all_flows else SCOPE_CHOSEN,
+            "flows": list(api_key.flow_ids),
+            "permissions": list(api_key.permissions),
+            "allowed_ips": "\n".join(api_key.allowed_ips),
+        }
+        return {cls.access_prefix + name: value for name, value in initial.items()}
+
+
+class KeyAccessForm(KeyAccessMixin, forms.Form):
     """What a key may do: which of ``owner``'s flows, which permissions, from which addresses."""
 
     scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect, initial=SCOPE_ALL)
@@ -76,39 +126,8 @@ class KeyAccessForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["flows"].queryset = Flow.objects.owned_by(owner).defer("data").order_by("name")
 
-    @classmethod
-    def initial_for(cls, api_key: ApiKey) -> dict:
-        return {
-            "scope": SCOPE_ALL if api_key.all_flows else SCOPE_CHOSEN,
-            "flows": list(api_key.flow_ids),
-            "permissions": list(api_key.permissions),
-            "allowed_ips": "\n".join(api_key.allowed_ips),
-        }
-
-    def clean_permissions(self):
-        return access.clean_permissions(self.cleaned_data["permissions"])
-
-    def clean_allowed_ips(self):
-        return access.clean_allowed_ips(self.cleaned_data["allowed_ips"])
-
     def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("scope") == SCOPE_CHOSEN and "flows" in cleaned:
-            if not cleaned["flows"]:
-                self.add_error("flows", "Choose at least one flow, or “All my flows”.")
-            elif len(cleaned["flows"]) > access.MAX_SCOPED_FLOWS:
-                self.add_error("flows", ValidationError(
-                    f"Choose at most {access.MAX_SCOPED_FLOWS} flows, or “All my flows”."))
-        return cleaned
-
-    def access(self) -> KeyAccess:
-        chosen = self.cleaned_data["scope"] == SCOPE_CHOSEN
-        return KeyAccess(
-            all_flows=not chosen,
-            flow_ids=tuple(str(flow.pk) for flow in self.cleaned_data["flows"]) if chosen else (),
-            permissions=self.cleaned_data["permissions"],
-            allowed_ips=self.cleaned_data["allowed_ips"],
-        )
+        return self.clean_access(super().clean())
 
 
 class ApiKeyCreateForm(KeyAccessForm):

@@ -34,7 +34,7 @@ def test_createapikey_without_options_makes_a_full_access_key(user):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--flow", "5d8a0c39-2d53-4a4b-8f35-0a4c8c2f3e70"], "--flow: “5d8a0c39-2d53-4a4b-8f35-0a4c8c2f3e70” is not one of"),
+    (["--flow", "5d8a0c39-2d53-4a4b-8f35-0a4c8c2f3e70"], "--flow: “5d8a0c39-2d53-4a4b-8f35-0a4c8c2f3e70” is not"),
     (["--flow", "nope"], "--flow: “nope” is not one of your flows"),
     (["--permissions", ""], "--permissions: Choose at least one permission"),
     (["--permissions", "run,admin"], "--permissions: “admin” is not a permission"),

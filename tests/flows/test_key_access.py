@@ -122,7 +122,8 @@ def test_put_with_a_scoped_key_replaces_its_flow_but_creates_none(api_client, us
     missing = call(api_client, "get", f"/api/v1/flows/{MISSING}", key)
     assert created.status_code == 404 and created.content == missing.content
     assert not Flow.objects.filter(pk=free_id).exists()
-    replaced = call(api_client, "put", f"/api/v1/flows/{echo_flow.pk}", key, {"name": "Replaced", "data": echo_flow.data})
+    replaced = call(api_client, "put", f"/api/v1/flows/{echo_flow.pk}", key,
+                    {"name": "Replaced", "data": echo_flow.data})
     assert replaced.status_code == 200 and replaced.json()["name"] == "Replaced"
     full = call(api_client, "put", f"/api/v1/flows/{free_id}", scoped_key(), {"name": "New"})
     assert full.status_code == 201

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apikeys import access
 from apikeys.access import KeyAccess
-from apikeys.models import ApiKey, ApiKeyEvent
+from apikeys.models import ApiKey, ApiKeyEvent, all_permissions
 from apikeys.rates import RATE_HELP, is_valid_rate
 from apikeys.services import create_api_key
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                             help="requests this key may make, e.g. 100/min (default: the server's API_KEY_RATE)")
         parser.add_argument("--flow", dest="flows", metavar="ID", action="append", default=[],
                             help="limit the key to this flow of USERNAME's (repeat for more; default: all flows)")
-        parser.add_argument("--permissions", metavar="LIST", default=None,
+        parser.add_argument("--permissions", metavar="LIST", default=",".join(all_permissions()),
                             help="what the key may do: some of run,read,write (default: all three)")
         parser.add_argument("--allow-ip", dest="allowed_ips", metavar="CIDR", action="append", default=[],
                             help="an address or CIDR range the key may be used from (repeat for more; "
@@ -63,8 +63,7 @@ class Command(BaseCommand):
         key_access = KeyAccess(
             all_flows=not flows,
             flow_ids=_checked("--flow", access.clean_flow_ids, user, flows),
-            permissions=_checked("--permissions", access.clean_permissions,
-                                 access.split_entries(permissions) if permissions is not None else KeyAccess().permissions),
+            permissions=_checked("--permissions", access.clean_permissions, access.split_entries(permissions)),
             allowed_ips=_checked("--allow-ip", access.clean_allowed_ips, allowed_ips),
         )
         api_key, raw_key = create_api_key(
