@@ -35,14 +35,12 @@ class FlowQuerySet(models.QuerySet):
         """
         if user is None or not user.is_authenticated:
             return self.none()
-        flows = self.owned_by(user)
-        if api_key is None:
-            return flows
-        if not api_key.grants(permission):
+        if api_key is not None and not api_key.grants(permission):
             return self.none()
-        if not api_key.all_flows:
-            flows = flows.filter(pk__in=api_key.flow_ids)  # an empty list: no flow, and no query
-        return flows
+        if api_key is None or api_key.all_flows:
+            return self.owned_by(user)
+        # One filter() call: building the query is a good part of a run's time.
+        return self.filter(owner=user, pk__in=api_key.flow_ids)  # an empty list: no flow, and no query
 
     def matching_reference(self, reference: str):
         """Flows whose id or endpoint name is ``reference`` (at most one of each).
