@@ -27,11 +27,20 @@ GUNICORN_CONFIG = str(ROOT / "langflow_site" / "gunicorn.conf.py")
 LOOPBACK = "127.0.0.1"
 
 # Variables of the calling shell that must not leak into a server that has its own database.
-_ISOLATED = ("DATABASE_URL", "CACHE_URL", "SECRET_KEY", "API_KEY_PEPPERS", "BENCH_ENDPOINTS", "WEB_CONCURRENCY")
+# (DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests for their own process; no deployment has it.)
+_ISOLATED = (
+    "DATABASE_URL",
+    "CACHE_URL",
+    "SECRET_KEY",
+    "API_KEY_PEPPERS",
+    "BENCH_ENDPOINTS",
+    "WEB_CONCURRENCY",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
-# Langflow's own echo export where shared/ lies beside the repository (as here and in CI).
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "langflow"
+# Langflow's own exports, kept with the tests.
+FIXTURES = ROOT / "tests" / "fixtures" / "langflow"
 ECHO_FLOW = FIXTURES / "echo.json"
 RUN_BODY = json.dumps({"input_value": "hello", "input_type": "chat", "output_type": "chat"})
 
@@ -255,24 +264,9 @@ def run_load(
     return result
 
 
-def _node(node_id: str, kind: str, **values: str) -> dict:
-    template = {name: {"type": "str", "value": value} for name, value in values.items()}
-    return {"id": node_id, "type": "genericNode",
-            "data": {"id": node_id, "type": kind, "node": {"display_name": kind, "template": template}}}
-
-
 def echo_flow() -> dict:
-    """Chat Input -> Chat Output: Langflow's export when at hand, else the same graph built here."""
-    if ECHO_FLOW.exists():
-        return json.loads(ECHO_FLOW.read_text())
-    nodes = [
-        _node("ChatInput-1", "ChatInput", input_value="", sender="User", sender_name="User"),
-        _node("ChatOutput-1", "ChatOutput", input_value="", sender="Machine", sender_name="AI", data_template="{text}"),
-    ]
-    edge = {"source": "ChatInput-1", "target": "ChatOutput-1",
-            "data": {"sourceHandle": {"id": "ChatInput-1", "name": "message"},
-                     "targetHandle": {"id": "ChatOutput-1", "fieldName": "input_value"}}}
-    return {"name": "Echo", "description": "", "data": {"nodes": nodes, "edges": [edge]}}
+    """Return Langflow's echo export: Chat Input straight to Chat Output."""
+    return json.loads(ECHO_FLOW.read_text())
 
 
 def upload_echo_flow(server: AppServer, api_key: str) -> str:
