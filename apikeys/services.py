@@ -6,11 +6,10 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from . import access as key_access
-from . import crypto
+from . import crypto, queries
 from .access import KeyAccess
 from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 
@@ -259,7 +258,7 @@ def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | Non
     Always one indexed query, two HMACs and two constant-time comparisons (current secret,
     then the previous one of a rotation grace period), whether the key exists or not.
     """
-    api_key = ApiKey.objects.select_related("user").filter(lookup_id=parsed.lookup_id).first()
+    api_key = queries.load_key_with_owner(parsed.lookup_id)
     if api_key is not None:
         has_previous = api_key.previous_secret_is_valid()
         candidates = [
@@ -318,7 +317,7 @@ def _refusal(api_key: ApiKey) -> str:
 def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
     """Count one use in a single UPDATE; return False when the key changed since it was read.
 
-    ``F() + 1`` runs in the database, so N concurrent requests add exactly N; the row lock
+    ``total_uses + 1`` runs in the database, so N concurrent requests add exactly N; the row lock
     lasts one statement, and a database trigger adds the use to today's usage row inside it.
     The conditions refuse a key revoked, or rotated, between the read and this write: a
     revoked key fails on the very next request in every worker. A key hashed under an older
@@ -326,15 +325,14 @@ def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
     previous secret, which is not the key's current one).
     """
     now = timezone.now()
-    changes = {"total_uses": F("total_uses") + 1, "last_used_at": now}
     version = current_pepper_version()
+    rehash = None
     if matched == "current" and api_key.pepper_version != version:
-        changes.update(digest=crypto.digest(raw_key, _pepper(version)), pepper_version=version)
-    unchanged = Q(pk=api_key.pk, revoked_at__isnull=True, rotated_at=api_key.rotated_at)
-    if matched == "previous":
-        unchanged &= Q(previous_valid_until__gt=now)
-    if not ApiKey.objects.filter(unchanged).update(**changes):
+        rehash = (crypto.digest(raw_key, _pepper(version)), version)
+    if not queries.count_use(api_key, now=now, rehash=rehash, previous_secret=matched == "previous"):
         return False
+    if rehash is not None:
+        api_key.digest, api_key.pepper_version = rehash
     api_key.last_used_at = now
     api_key.total_uses += 1
     return True
