@@ -123,6 +123,10 @@ class ApiKey(models.Model):
         """Whether the key may ``run``, ``read`` or ``write`` (within its flow scope)."""
         return permission in self.permissions
 
+    def reaches_flow(self, flow_id) -> bool:
+        """Whether the key's flow scope includes this flow (of its owner's: ownership is checked apart)."""
+        return self.all_flows or str(flow_id) in self.flow_ids
+
     @property
     def may_create_flows(self) -> bool:
         """A key limited to chosen flows creates none: that would widen its own scope."""

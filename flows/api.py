@@ -236,7 +236,9 @@ class RunView(FlowAPIView):
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
         body = dict(self.validated(RunRequestSerializer, request.data))
-        stream = body.pop("stream") or self.validated(StreamQuerySerializer, request.query_params)["stream"]
+        stream = body.pop("stream") or (
+            "stream" in request.query_params and self.validated(StreamQuerySerializer, request.query_params)["stream"]
+        )
         if stream:
             return event_stream(services.stream_flow(flow=flow, **body))
         return Response(services.run_flow(flow=flow, **body))

@@ -48,12 +48,21 @@ class FlowQuerySet(models.QuerySet):
         A reference that can be neither matches nothing without a query, so no odd byte
         (a NUL, say) ever reaches the database.
         """
-        condition = Q(endpoint_name=reference) if re.fullmatch(ENDPOINT_NAME_PATTERN, reference) else Q()
-        try:
-            condition |= Q(pk=uuid.UUID(reference))
-        except ValueError:
-            pass
+        flow_id, endpoint_name = reference_terms(reference)
+        condition = Q(endpoint_name=endpoint_name) if endpoint_name is not None else Q()
+        if flow_id is not None:
+            condition |= Q(pk=flow_id)
         return self.filter(condition) if condition else self.none()
+
+
+def reference_terms(reference: str) -> tuple[uuid.UUID | None, str | None]:
+    """Return what ``reference`` can name: ``(flow id, endpoint name)``, either None when it cannot be one."""
+    endpoint_name = reference if re.fullmatch(ENDPOINT_NAME_PATTERN, reference) else None
+    try:
+        flow_id = uuid.UUID(reference)
+    except ValueError:
+        flow_id = None
+    return flow_id, endpoint_name
 
 
 class Flow(models.Model):

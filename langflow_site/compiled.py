@@ -1,0 +1,94 @@
+"""SELECTs of whole model rows whose SQL and converters are built once, not at every request.
+
+Building a query through the ORM (resolving lookups, joins, ordering, converters) costs several
+times more than running it. The few statements on every API request (load the key and its
+owner, load the flow to run) are compiled here once per database connection from the models'
+own metadata: table and column names, quoting and value converters all come from Django, so
+the rows are the same model instances the ORM would give (tests hold each statement to it).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The columns of one model in a SELECT, in order."""
+
+    model: type
+    fields: tuple
+    table_alias: str
+
+    def columns(self, quote) -> list[str]:
+        return [f"{quote(self.table_alias)}.{quote(field.column)}" for field in self.fields]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    selections: tuple[Selection, ...]
+    attnames: tuple[tuple[str, ...], ...]
+    converters: tuple  # per column: (expression, [converter, ...])
+
+
+class CompiledSelect:
+    """One SELECT statement, compiled per connection; ``rows()`` returns model instances.
+
+    ``build(connection)`` returns ``(selections, sql_after_columns)``: the models whose columns
+    are selected (in order), and the rest of the statement (``FROM ... WHERE ...``) with ``%s``
+    placeholders. Converters are bound to a connection object (each thread has its own), so
+    the compiled form is kept per connection and goes away with it.
+    """
+
+    def __init__(self, build: Callable):
+        self._build = build
+        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _compile(self, connection) -> _Compiled:
+        compiled = self._compiled.get(connection)
+        if compiled is None:
+            selections, rest = self._build(connection)
+            quote = connection.ops.quote_name
+            columns = [column for selection in selections for column in selection.columns(quote)]
+            converters = []
+            for selection in selections:
+                for field in selection.fields:
+                    expression = field.get_col(selection.table_alias)
+                    converters.append(
+                        (expression,
+                         connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
+                    )
+            compiled = self._compiled[connection] = _Compiled(
+                sql=f"SELECT {', '.join(columns)} {rest}",
+                selections=tuple(selections),
+                attnames=tuple(tuple(field.attname for field in selection.fields) for selection in selections),
+                converters=tuple(converters),
+            )
+        return compiled
+
+    def rows(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+        """Run the statement; return one tuple of model instances (one per selection) a row."""
+        connection = connections[using]
+        compiled = self._compile(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            raw_rows = cursor.fetchall()
+        results = []
+        for raw in raw_rows:
+            values = []
+            for value, (expression, converters) in zip(raw, compiled.converters):
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                values.append(value)
+            instances, start = [], 0
+            for selection, attnames in zip(compiled.selections, compiled.attnames):
+                end = start + len(attnames)
+                instances.append(selection.model.from_db(using, attnames, values[start:end]))
+                start = end
+            results.append(tuple(instances))
+        return results
