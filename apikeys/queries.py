@@ -12,7 +12,7 @@ import datetime
 import functools
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections, router
 
 from langflow_site.compiled import CompiledSelect, Selection
 
@@ -39,13 +39,13 @@ def _build_key_with_owner(connection):
 _key_with_owner = CompiledSelect(_build_key_with_owner)
 
 
-def load_key_with_owner(lookup_id: str, *, using: str = DEFAULT_DB_ALIAS) -> ApiKey | None:
+def load_key_with_owner(lookup_id: str, *, using: str | None = None) -> ApiKey | None:
     """Return the key with this lookup id, its owner loaded, or None: one indexed query.
 
     The same objects ``ApiKey.objects.select_related("user").filter(lookup_id=...).first()``
     would give (a test holds the two to it), without building that query each time.
     """
-    rows = _key_with_owner.rows([lookup_id], using=using)
+    rows = _key_with_owner.rows([lookup_id], using=using or router.db_for_read(ApiKey))
     if not rows:
         return None
     api_key, owner = rows[0]
@@ -81,7 +81,7 @@ def count_use(
     now: datetime.datetime,
     rehash: tuple[str, int] | None = None,
     previous_secret: bool = False,
-    using: str = DEFAULT_DB_ALIAS,
+    using: str | None = None,
 ) -> bool:
     """Add one use to the key in one UPDATE, unless it was revoked or rotated since it was read.
 
@@ -89,6 +89,7 @@ def count_use(
     request came with the secret of a rotation grace period, which must still be in its period.
     Return whether the row was updated.
     """
+    using = using or router.db_for_write(ApiKey, instance=api_key)
     connection = connections[using]
     sql = _count_use_statement(
         using, connection.vendor, rehash=rehash is not None, rotated=api_key.rotated_at is not None,

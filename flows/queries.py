@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections, router
 
 from langflow_site.compiled import CompiledSelect, Selection
 
@@ -37,7 +37,7 @@ def _owned_flows_matching(*, with_data: bool, by_id: bool, by_endpoint: bool) ->
 
 
 def owned_flows_matching(owner_id, reference: str, *, with_data: bool,
-                         using: str = DEFAULT_DB_ALIAS) -> list[Flow]:
+                         using: str | None = None) -> list[Flow]:
     """The owner's flows whose id or endpoint name is ``reference`` (at most one of each).
 
     A reference that can be neither costs no query.
@@ -45,6 +45,7 @@ def owned_flows_matching(owner_id, reference: str, *, with_data: bool,
     flow_id, endpoint_name = reference_terms(reference)
     if flow_id is None and endpoint_name is None:
         return []
+    using = using or router.db_for_read(Flow)
     connection = connections[using]
     params = [Flow._meta.get_field("owner").get_db_prep_value(owner_id, connection)]
     if flow_id is not None:

@@ -77,3 +77,31 @@ def test_count_use_with_a_previous_secret_needs_the_grace_period_running(user, m
     later = timezone.now() + datetime.timedelta(hours=2)
     assert queries.count_use(loaded, now=later, previous_secret=True) is False
     assert ApiKey.objects.get(pk=api_key.pk).total_uses == 1
+
+
+class _RecordingRouter:
+    calls: list = []
+
+    def db_for_read(self, model, **hints):
+        self.calls.append(("read", model.__name__))
+        return "default"
+
+    def db_for_write(self, model, **hints):
+        self.calls.append(("write", model.__name__))
+        return "default"
+
+
+def test_compiled_statements_follow_the_database_routers(user, make_key, settings):
+    from django.db import router
+
+    api_key, _ = make_key(user)
+    settings.DATABASE_ROUTERS = [_RecordingRouter()]
+    router.__dict__.pop("routers", None)  # ConnectionRouter caches the routers it read
+    _RecordingRouter.calls.clear()
+    try:
+        loaded = queries.load_key_with_owner(api_key.lookup_id)
+        queries.count_use(loaded, now=timezone.now())
+    finally:
+        settings.DATABASE_ROUTERS = []
+        router.__dict__.pop("routers", None)
+    assert ("read", "ApiKey") in _RecordingRouter.calls and ("write", "ApiKey") in _RecordingRouter.calls
