@@ -91,17 +91,16 @@ class _RecordingRouter:
         return "default"
 
 
-def test_compiled_statements_follow_the_database_routers(user, make_key, settings):
+def test_compiled_statements_follow_the_database_routers(user, make_key, monkeypatch):
     from django.db import router
 
     api_key, _ = make_key(user)
-    settings.DATABASE_ROUTERS = [_RecordingRouter()]
-    router.__dict__.pop("routers", None)  # ConnectionRouter caches the routers it read
+    monkeypatch.setattr(router, "_routers", [_RecordingRouter()])
+    router.__dict__.pop("routers", None)  # ConnectionRouter caches the routers it built
     _RecordingRouter.calls.clear()
     try:
         loaded = queries.load_key_with_owner(api_key.lookup_id)
         queries.count_use(loaded, now=timezone.now())
     finally:
-        settings.DATABASE_ROUTERS = []
         router.__dict__.pop("routers", None)
     assert ("read", "ApiKey") in _RecordingRouter.calls and ("write", "ApiKey") in _RecordingRouter.calls
