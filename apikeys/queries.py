@@ -16,7 +16,7 @@ from django.db import connections, router
 
 from langflow_site.compiled import CompiledSelect, Selection
 
-from .models import ApiKey
+from .models import ApiKey, ApiKeyEvent
 
 
 def _build_key_with_owner(connection):
@@ -106,3 +106,36 @@ def count_use(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+_FAILED_ATTEMPT_FIELDS = ("api_key", "kind", "actor", "lookup_id", "client_ip", "detail", "created_at")
+
+
+@functools.cache
+def _insert_event_statement(alias: str, vendor: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = ApiKeyEvent._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _FAILED_ATTEMPT_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_FAILED_ATTEMPT_FIELDS))
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
+
+
+def insert_failed_attempt(*, api_key_id, lookup_id: str, client_ip: str | None, detail: str,
+                          now: datetime.datetime, using: str | None = None) -> None:
+    """Append a failed authentication to the audit log in one compiled INSERT.
+
+    Refusals must not cost more than a valid key (an attacker's guesses should not be the
+    expensive requests), and through the ORM this INSERT was most of a refusal's time.
+    """
+    using = using or router.db_for_write(ApiKeyEvent)
+    connection = connections[using]
+    values = {
+        "api_key": api_key_id, "kind": ApiKeyEvent.Kind.AUTH_FAILED.value, "actor": "", "lookup_id": lookup_id,
+        "client_ip": client_ip, "detail": detail[:200], "created_at": now,
+    }
+    params = [
+        ApiKeyEvent._meta.get_field(name).get_db_prep_save(values[name], connection)
+        for name in _FAILED_ATTEMPT_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_event_statement(using, connection.vendor), params)

@@ -340,8 +340,9 @@ def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
 
 def record_failed_authentication(error: InvalidApiKey, *, client_ip: str | None) -> None:
     """Log a refused key: lookup id (only when the key parsed), client IP and reason, never the key."""
-    record_event(error.api_key, ApiKeyEvent.Kind.AUTH_FAILED, client_ip=client_ip, detail=error.reason,
-                 lookup_id=error.lookup_id)
+    queries.insert_failed_attempt(api_key_id=error.api_key.pk if error.api_key else None,
+                                  lookup_id=error.lookup_id, client_ip=client_ip, detail=error.reason,
+                                  now=timezone.now())
     if error.reason == "expired":
         record_expiry(error.api_key)
 

@@ -104,3 +104,19 @@ def test_compiled_statements_follow_the_database_routers(user, make_key, monkeyp
     finally:
         router.__dict__.pop("routers", None)
     assert ("read", "ApiKey") in _RecordingRouter.calls and ("write", "ApiKey") in _RecordingRouter.calls
+
+
+@pytest.mark.parametrize("client_ip", ["203.0.113.9", "2001:db8::7", None])
+def test_failed_attempt_insert_reads_back_as_an_audit_event(user, make_key, client_ip):
+    from apikeys.models import ApiKeyEvent
+
+    api_key, _ = make_key(user)
+    now = timezone.now()
+    queries.insert_failed_attempt(api_key_id=api_key.pk, lookup_id=api_key.lookup_id, client_ip=client_ip,
+                                  detail="wrong secret", now=now)
+    queries.insert_failed_attempt(api_key_id=None, lookup_id="", client_ip=client_ip, detail="x" * 300, now=now)
+    known, malformed = ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id")
+    assert (known.api_key, known.lookup_id, known.client_ip, known.detail, known.created_at) == (
+        api_key, api_key.lookup_id, client_ip, "wrong secret", now)
+    assert known.actor == "" and known.actor_user is None
+    assert malformed.api_key is None and malformed.detail == "x" * 200
