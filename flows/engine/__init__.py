@@ -1,7 +1,7 @@
 """The flow engine: runs Langflow-format graphs with the components registered in ``components``.
 
 Pure Python apart from reading the model settings: no database, no request. Node ``code``
-fields are never executed or evaluated.
+fields are never executed or evaluated. Where a flow may make the server connect is ``egress``.
 """
 
 from .cache import GraphCache

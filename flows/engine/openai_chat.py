@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from . import egress
+
 logger = logging.getLogger("flows.engine.model")
 
 
@@ -25,6 +27,8 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     timeout: float = 60.0
+    # A base URL a flow chose and the operator did not allow: connect to public addresses only.
+    public_only: bool = False
 
     @property
     def url(self) -> str:
@@ -46,11 +50,18 @@ class ChatRequest:
 
 
 def _post(request: ChatRequest, *, stream: bool) -> requests.Response:
+    """POST the body; never follow a redirect (a 3xx fails like any other non-2xx answer).
+
+    Raises ModelCallFailed, and egress.Refused when a ``public_only`` call's host resolves
+    to an address that is not public by the time it connects.
+    """
+    session = egress.public_only_session() if request.public_only else requests.Session()
     try:
-        response = requests.post(
-            request.url, json=request.body(stream=stream), headers=request.headers(),
-            timeout=request.timeout, stream=stream, allow_redirects=False,
-        )
+        with session:
+            response = session.post(
+                request.url, json=request.body(stream=stream), headers=request.headers(),
+                timeout=request.timeout, stream=stream, allow_redirects=False,
+            )
     except requests.Timeout:
         raise ModelCallFailed(f"the model server did not answer within {request.timeout:g} s") from None
     except requests.RequestException as error:

@@ -1,7 +1,8 @@
 """One run of a compiled graph: apply tweaks and inputs, execute the needed nodes, report.
 
-``plan_run`` checks the whole request first (every error is a 422 before anything runs,
-so a streamed run never starts only to fail on a typo); ``execute`` is a generator that
+``plan_run`` checks the whole request first, and has each needed component check the
+parameters no edge will replace (a model node's base URL), so that a streamed run never starts
+only to fail on a typo or a refused address; ``execute`` is a generator that
 yields events (``("add_message", {...})``, ``("token", {...})``, ``("end_vertex", {...})``) and
 returns the RunResult.
 """
@@ -167,6 +168,13 @@ def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
     return graph.by_role(*_OUTPUT_ROLES[request.output_type])
 
 
+def _check_components(run_order: list[Node], params: dict[str, dict], context: RunContext) -> None:
+    for node in run_order:
+        fed = {edge.field for edge in node.inputs}
+        own = {name: value for name, value in params[node.id].items() if name not in fed}
+        node.component(node=node, params=own, context=context).check()
+
+
 def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
     """Check the request against the graph and settle every node's parameters."""
     if request.input_type not in INPUT_TYPES:
@@ -179,12 +187,15 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
     _apply_inputs(graph, params, request)
     outputs = _output_nodes(graph, request)
     needed = graph.with_ancestors({node.id for node in outputs})
+    run_order = [node for node in graph.nodes.values() if node.id in needed]
+    context = RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream)
+    _check_components(run_order, params, context)
     return Plan(
         graph=graph,
         params=params,
-        run_order=[node for node in graph.nodes.values() if node.id in needed],
+        run_order=run_order,
         output_nodes=outputs,
-        context=RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream),
+        context=context,
         input_value=request.input_value or "",
     )
 

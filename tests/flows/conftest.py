@@ -60,6 +60,7 @@ def model_settings(settings):
     settings.OPENAI_API_KEY = "server-side-key"
     settings.OPENAI_MODEL = "test-model"
     settings.OPENAI_TIMEOUT = 5.0
+    settings.MODEL_ALLOWED_BASE_URLS = []
     return settings
 
 
@@ -67,7 +68,8 @@ class FakeModelServer:
     """An OpenAI-compatible ``/v1/chat/completions`` on loopback that records what it receives.
 
     ``mode``: "ok" (answer ``reply``, or stream it as ``tokens`` when asked to stream), "500",
-    "401" (fail with that status), "hang" (never answer), "garbage" (answer non-JSON).
+    "401" (fail with that status), "hang" (never answer), "garbage" (answer non-JSON),
+    "redirect" (answer 307 to ``redirect_to``).
     """
 
     def __init__(self):
@@ -76,6 +78,7 @@ class FakeModelServer:
         self.reply = "Hello from the model"
         self.tokens = ["Hel", "lo ", "from ", "the ", "model"]
         self.release = threading.Event()
+        self.redirect_to = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,6 +93,12 @@ class FakeModelServer:
                     return
                 if server.mode in {"500", "401"}:
                     self._send(int(server.mode), {"error": {"message": "failure sk-secret-upstream"}})
+                    return
+                if server.mode == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", server.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if server.mode == "garbage":
                     self._send(200, None, raw=b"<html>not json</html>")
@@ -152,6 +161,9 @@ def model_server(settings):
 
 
 @pytest.fixture
-def second_model_server():
+def second_model_server(settings):
+    """Another fake model server, which flows may choose as their base URL: it is on loopback,
+    so it is listed in MODEL_ALLOWED_BASE_URLS."""
     with FakeModelServer() as server:
+        settings.MODEL_ALLOWED_BASE_URLS = [*settings.MODEL_ALLOWED_BASE_URLS, server.base_url]
         yield server

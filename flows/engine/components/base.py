@@ -72,6 +72,11 @@ class Component:
         """Fields that exist because of other parameters' values (a prompt's variables)."""
         return set()
 
+    def check(self) -> None:
+        """Refuse, before anything runs, what is wrong in the parameters no edge will replace
+        (``params`` holds only those here), so that a streamed run answers a 4xx rather than
+        an error event. Raise FlowError subclasses."""
+
     # -- Parameters, converted with errors that name the node and the field -----------------
 
     def fail(self, field: str, problem: str) -> ComponentError:

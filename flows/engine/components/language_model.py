@@ -3,16 +3,18 @@
 Where the call goes: the node's base URL (``base_url``, or ``openai_api_base`` on OpenAIModel,
 set in the flow or by a tweak), else ``settings.OPENAI_BASE_URL``. The key: the node's
 ``api_key``, else ``settings.OPENAI_API_KEY``, but the server's own key is only ever sent to
-the server's own base URL, never to an address a flow or a tweak chose.
+the server's own base URL, never to an address a flow or a tweak chose. A base URL the flow
+chose must pass ``egress``: public addresses only, unless the operator allowed it.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 
-from .. import openai_chat
+from .. import egress, openai_chat
 from ..errors import UpstreamError
 from .base import Component, register
 
@@ -33,24 +35,51 @@ class _ChatModel(Component):
     def provider(self) -> str:
         return self.text("provider")
 
-    def endpoint(self) -> tuple[str, str | None]:
-        """Return ``(base_url, api_key)`` for this call."""
-        own_key = self.text("api_key").strip() or None
+    def chosen_base_url(self) -> egress.BaseUrl | None:
+        """The base URL the flow or a tweak chose, or None for the server's own OPENAI_BASE_URL."""
         chosen = self.text(self.base_url_field).strip()
-        server_url = settings.OPENAI_BASE_URL
-        if not chosen or chosen.rstrip("/") == server_url.rstrip("/"):
-            return server_url, own_key or settings.OPENAI_API_KEY or None
-        parts = urlsplit(chosen)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise self.fail(self.base_url_field, "must be an http(s) URL")
-        return chosen, own_key
+        if not chosen or chosen.rstrip("/") == settings.OPENAI_BASE_URL.rstrip("/"):
+            return None
+        with self.egress_policy():
+            return egress.parse_base_url(chosen)
+
+    def endpoint(self) -> tuple[str, str | None, bool]:
+        """Return ``(base_url, api_key, public_only)`` for this call; ``public_only`` when the
+        flow chose a base URL the operator did not allow (its connection then checks again)."""
+        own_key = self.text("api_key").strip() or None
+        chosen = self.chosen_base_url()
+        if chosen is None:
+            return settings.OPENAI_BASE_URL, own_key or settings.OPENAI_API_KEY or None, False
+        return chosen.url, own_key, not egress.is_allowed(chosen)
+
+    def check(self) -> None:
+        """Before the run: the base URL the flow chose must resolve to public addresses only
+        (unless allowed), so a refused one is a 422 even for a streamed run."""
+        chosen = self.chosen_base_url()
+        if chosen is not None and not egress.is_allowed(chosen):
+            with self.egress_policy():
+                egress.require_public(chosen.host, chosen.port)
+
+    @contextmanager
+    def egress_policy(self) -> Iterator[None]:
+        """A refused base URL is a 422 naming the node and the field; a host that does not
+        resolve fails like any other connection (502)."""
+        try:
+            yield
+        except egress.Refused as refusal:
+            raise self.fail(self.base_url_field, str(refusal)) from None
+        except egress.HostNotFound:
+            raise self.model_call_failed("could not connect to the model server") from None
+
+    def model_call_failed(self, reason: str) -> UpstreamError:
+        return UpstreamError(f"Model call failed in node {self.node.id}: {reason}", node_ids=(self.node.id,))
 
     def chat_request(self) -> openai_chat.ChatRequest:
         provider = self.provider()
         if provider.strip().lower() not in OPENAI_PROVIDERS:
             raise self.fail("provider", f"is {provider!r}: this server only calls OpenAI-compatible "
                                         "chat-completions APIs")
-        base_url, api_key = self.endpoint()
+        base_url, api_key, public_only = self.endpoint()
         messages = []
         system = self.text("system_message")
         if system:
@@ -66,23 +95,24 @@ class _ChatModel(Component):
             temperature=self.number("temperature", None, minimum=0, maximum=2),
             max_tokens=self.number("max_tokens", None, minimum=0, maximum=10**7, integer=True),
             timeout=min(timeout, limit),
+            public_only=public_only,
         )
 
     def text_response(self):
         request = self.chat_request()
         message = self.message("", sender="Machine", sender_name="AI")
         try:
-            if self.context.stream:
-                pieces = []
-                for piece in openai_chat.stream(request):
-                    pieces.append(piece)
-                    yield "token", {"chunk": piece, "id": message.id, "timestamp": message.timestamp}
-                message.text = "".join(pieces)
-            else:
-                message.text = openai_chat.complete(request)
+            with self.egress_policy():  # the connection checks the addresses again (DNS rebinding)
+                if self.context.stream:
+                    pieces = []
+                    for piece in openai_chat.stream(request):
+                        pieces.append(piece)
+                        yield "token", {"chunk": piece, "id": message.id, "timestamp": message.timestamp}
+                    message.text = "".join(pieces)
+                else:
+                    message.text = openai_chat.complete(request)
         except openai_chat.ModelCallFailed as error:
-            raise UpstreamError(f"Model call failed in node {self.node.id}: {error}",
-                                node_ids=(self.node.id,)) from None
+            raise self.model_call_failed(str(error)) from None
         return message
 
 
