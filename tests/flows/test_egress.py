@@ -417,3 +417,15 @@ def test_https_to_a_public_host_is_pinned_and_still_names_the_host_for_tls(
     assert response.status_code == 502  # the listener is no TLS server
     assert connections.opened == ["8.8.4.4"]
     assert listener.received and b"models.example.com" in listener.received[0]  # the ClientHello's SNI
+
+
+def test_a_public_only_call_still_times_out(api_client, prompting_flow, key, dns, connections, loopback_server,
+                                            settings):
+    loopback_server.mode = "hang"
+    settings.OPENAI_TIMEOUT = 0.3
+    connections.target = loopback_server.httpd.server_address[1]
+    dns.answers["models.example.com"] = [["8.8.4.4"]]
+    response = tweak_base_url(api_client, prompting_flow, key, "http://models.example.com/v1")
+    assert response.status_code == 502
+    assert response.json()["detail"] == f"Model call failed in node {NODE}: the model server did not answer within 0.3 s"
+    assert connections.opened == ["8.8.4.4"]
