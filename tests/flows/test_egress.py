@@ -429,3 +429,12 @@ def test_a_public_only_call_still_times_out(api_client, prompting_flow, key, dns
     assert response.status_code == 502
     assert response.json()["detail"] == f"Model call failed in node {NODE}: the model server did not answer within 0.3 s"
     assert connections.opened == ["8.8.4.4"]
+
+
+def test_a_public_ipv6_literal_is_connected_at_that_address(api_client, prompting_flow, key, connections,
+                                                            loopback_server):
+    connections.target = loopback_server.httpd.server_address[1]
+    response = tweak_base_url(api_client, prompting_flow, key, "http://[2606:4700:4700::1111]:8080/v1")
+    assert response.status_code == 200
+    assert connections.opened == ["2606:4700:4700::1111"]
+    assert loopback_server.last["headers"]["Host"] == "[2606:4700:4700::1111]:8080"
