@@ -10,7 +10,6 @@ from pathlib import Path
 import environ
 
 from apikeys.rates import RATE_HELP, is_valid_rate
-from flows.engine.egress import parse_allowed_base_urls
 from langflow_site.net import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -240,8 +239,8 @@ OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 # Any other base URL a flow or a tweak chooses must resolve to public addresses only (no
 # loopback, private network or cloud metadata address), unless it is within one of these
 # (scheme://host:port/optional-path-prefix), e.g. a local Ollama: http://127.0.0.1:11434/v1.
+# A malformed entry stops every process at start (flows.apps.FlowsConfig.ready).
 MODEL_ALLOWED_BASE_URLS = env.list("MODEL_ALLOWED_BASE_URLS", default=[])
-parse_allowed_base_urls(tuple(MODEL_ALLOWED_BASE_URLS))  # refuses to start on a malformed entry
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

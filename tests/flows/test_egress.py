@@ -438,3 +438,12 @@ def test_a_public_ipv6_literal_is_connected_at_that_address(api_client, promptin
     assert response.status_code == 200
     assert connections.opened == ["2606:4700:4700::1111"]
     assert loopback_server.last["headers"]["Host"] == "[2606:4700:4700::1111]:8080"
+
+
+def test_a_malformed_allow_list_entry_stops_the_app_at_start(settings):
+    from django.apps import apps
+
+    settings.MODEL_ALLOWED_BASE_URLS = ["http://admin:hunter2@10.0.0.5/v1"]
+    with pytest.raises(ImproperlyConfigured, match="entry 1") as refused:
+        apps.get_app_config("flows").ready()
+    assert "hunter2" not in str(refused.value)
