@@ -100,8 +100,12 @@ class ApiKey(models.Model):
 
     def previous_secret_is_valid(self, now=None) -> bool:
         """Whether the secret replaced by the last rotation still authenticates (grace period)."""
-        now = now or timezone.now()
-        return bool(self.previous_digest) and self.previous_valid_until is not None and self.previous_valid_until > now
+        return self.grace_period_running(self.previous_digest, self.previous_valid_until, now)
+
+    @staticmethod
+    def grace_period_running(previous_digest: str, previous_valid_until, now=None) -> bool:
+        """The rule of ``previous_secret_is_valid``, for a key row not (yet) loaded as a model."""
+        return bool(previous_digest) and previous_valid_until is not None and previous_valid_until > (now or timezone.now())
 
     @property
     def is_usable(self) -> bool:

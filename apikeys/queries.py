@@ -14,7 +14,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.db import connections, router
 
-from langflow_site.compiled import CompiledSelect, Selection
+from langflow_site.compiled import CompiledSelect, FetchedRow, Selection
 
 from .models import ApiKey, ApiKeyEvent
 
@@ -39,18 +39,31 @@ def _build_key_with_owner(connection):
 _key_with_owner = CompiledSelect(_build_key_with_owner)
 
 
+def find_key(lookup_id: str, *, using: str | None = None) -> FetchedRow | None:
+    """Return the row of the key with this lookup id (its owner's columns included), or None.
+
+    One indexed query. Read the digests with ``row.value(...)``; build the objects with
+    ``key_with_owner(row)`` only once a secret matched.
+    """
+    rows = _key_with_owner.fetch([lookup_id], using=using or router.db_for_read(ApiKey))
+    return rows[0] if rows else None
+
+
+def key_with_owner(row: FetchedRow) -> ApiKey:
+    """The key of a ``find_key`` row, its owner loaded: the objects the ORM's select_related gives."""
+    api_key, owner = row.instances()
+    api_key.user = owner
+    return api_key
+
+
 def load_key_with_owner(lookup_id: str, *, using: str | None = None) -> ApiKey | None:
     """Return the key with this lookup id, its owner loaded, or None: one indexed query.
 
     The same objects ``ApiKey.objects.select_related("user").filter(lookup_id=...).first()``
     would give (a test holds the two to it), without building that query each time.
     """
-    rows = _key_with_owner.rows([lookup_id], using=using or router.db_for_read(ApiKey))
-    if not rows:
-        return None
-    api_key, owner = rows[0]
-    api_key.user = owner
-    return api_key
+    row = find_key(lookup_id, using=using)
+    return key_with_owner(row) if row is not None else None
 
 
 @functools.cache

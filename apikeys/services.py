@@ -30,9 +30,11 @@ class InvalidApiKey(Exception):
     attributes are for the audit log only.
     """
 
-    def __init__(self, reason: str = "malformed key", *, lookup_id: str = "", api_key: ApiKey | None = None):
+    def __init__(self, reason: str = "malformed key", *, lookup_id: str = "", api_key: ApiKey | None = None,
+                 api_key_id=None):
         super().__init__(reason)
         self.reason, self.lookup_id, self.api_key = reason, lookup_id, api_key
+        self.api_key_id = api_key.pk if api_key is not None else api_key_id
 
 
 class AddressNotAllowed(InvalidApiKey):
@@ -252,19 +254,26 @@ def remove_flow_from_key_scopes(flow) -> int:
     return changed
 
 
-def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | None]:
-    """Return the key named by the lookup id and which of its secrets matched, if any.
+def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[object, ApiKey | None, str | None]:
+    """Return ``(key id, key, which secret matched)`` for the lookup id: ``(None, None, None)``
+    when unknown, ``(id, None, None)`` when no secret matched.
 
     Always one indexed query, two HMACs and two constant-time comparisons (current secret,
-    then the previous one of a rotation grace period), whether the key exists or not.
+    then the previous one of a rotation grace period), whether the key exists or not. The key
+    and its owner are built as objects only once a secret matched, so a wrong secret costs
+    less than a right one.
     """
-    api_key = queries.load_key_with_owner(parsed.lookup_id)
-    if api_key is not None:
-        has_previous = api_key.previous_secret_is_valid()
+    row = queries.find_key(parsed.lookup_id)
+    if row is not None:
+        value = row.value
+        previous_digest = value("previous_digest")
+        has_previous = bool(previous_digest) and ApiKey.grace_period_running(
+            previous_digest, value("previous_valid_until"))
+        version = value("pepper_version")
         candidates = [
-            ("current", api_key.pepper_version, api_key.digest),
-            ("previous", api_key.previous_pepper_version or api_key.pepper_version,
-             api_key.previous_digest if has_previous else _UNKNOWN_KEY_DIGEST),
+            ("current", version, value("digest")),
+            ("previous", value("previous_pepper_version") or version,
+             previous_digest if has_previous else _UNKNOWN_KEY_DIGEST),
         ]
     else:
         version = current_pepper_version()
@@ -273,9 +282,11 @@ def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[ApiKey | None, str | Non
     for name, version, expected in candidates:
         pepper = _pepper(version)
         equal = crypto.digests_match(expected, crypto.digest(parsed.raw, pepper or ""))
-        if equal and pepper is not None and api_key is not None and matched is None:
+        if equal and pepper is not None and row is not None and matched is None:
             matched = name
-    return api_key, matched
+    if row is None:
+        return None, None, None
+    return row.value("id"), (queries.key_with_owner(row) if matched else None), matched
 
 
 def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKey:
@@ -290,10 +301,10 @@ def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKe
     if parsed is None:
         raise InvalidApiKey("malformed key")
     for _ in range(2):  # a second pass only when a rotation raced this request
-        api_key, matched = _find_and_verify(parsed)
+        key_id, api_key, matched = _find_and_verify(parsed)
         if matched is None:
-            reason = "unknown key" if api_key is None else "wrong secret"
-            raise InvalidApiKey(reason, lookup_id=parsed.lookup_id, api_key=api_key)
+            reason = "unknown key" if key_id is None else "wrong secret"
+            raise InvalidApiKey(reason, lookup_id=parsed.lookup_id, api_key_id=key_id)
         refusal = _refusal(api_key)
         if refusal:
             raise InvalidApiKey(refusal, lookup_id=parsed.lookup_id, api_key=api_key)
@@ -340,7 +351,7 @@ def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
 
 def record_failed_authentication(error: InvalidApiKey, *, client_ip: str | None) -> None:
     """Log a refused key: lookup id (only when the key parsed), client IP and reason, never the key."""
-    queries.insert_failed_attempt(api_key_id=error.api_key.pk if error.api_key else None,
+    queries.insert_failed_attempt(api_key_id=error.api_key_id,
                                   lookup_id=error.lookup_id, client_ip=client_ip, detail=error.reason,
                                   now=timezone.now())
     if error.reason == "expired":
@@ -366,7 +377,7 @@ def report_leaked_key(raw_key: str, *, client_ip: str | None = None) -> bool:
     parsed = crypto.parse_key(raw_key)
     if parsed is None:
         return False
-    api_key, matched = _find_and_verify(parsed)
+    _, api_key, matched = _find_and_verify(parsed)
     if matched is None or api_key.is_revoked:
         return False
     return revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.LEAK_REPORT, client_ip=client_ip)

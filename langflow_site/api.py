@@ -30,7 +30,12 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.NotAuthenticated):
         return Response({"detail": MISSING_KEY_MESSAGE}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.AuthenticationFailed):
-        return Response({"detail": str(exc.detail)}, status=status.HTTP_403_FORBIDDEN)
+        response = Response({"detail": str(exc.detail)}, status=status.HTTP_403_FORBIDDEN)
+        # A refused key is already written to the audit log (lookup id, client IP, reason) and
+        # the server's access log; a third "Forbidden" line per guess would only make guessing
+        # cost the server more than a valid request does.
+        response._has_been_logged = True
+        return response
     if isinstance(exc, exceptions.ValidationError):
         # FastAPI (and so Langflow's clients) use 422 for a well-formed request with bad fields.
         detail = exc.detail

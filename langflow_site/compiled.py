@@ -71,24 +71,47 @@ class CompiledSelect:
             )
         return compiled
 
-    def rows(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
-        """Run the statement; return one tuple of model instances (one per selection) a row."""
+    def fetch(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[FetchedRow]:
+        """Run the statement; return its rows, whose values are converted only when read."""
         connection = connections[using]
         compiled = self._compile(connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             raw_rows = cursor.fetchall()
-        results = []
-        for raw in raw_rows:
-            values = []
-            for value, (expression, converters) in zip(raw, compiled.converters):
-                for converter in converters:
-                    value = converter(value, expression, connection)
-                values.append(value)
-            instances, start = [], 0
-            for selection, attnames in zip(compiled.selections, compiled.attnames):
-                end = start + len(attnames)
-                instances.append(selection.model.from_db(using, attnames, values[start:end]))
-                start = end
-            results.append(tuple(instances))
-        return results
+        return [FetchedRow(compiled, connection, using, raw) for raw in raw_rows]
+
+    def rows(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+        """Run the statement; return one tuple of model instances (one per selection) a row."""
+        return [row.instances() for row in self.fetch(params, using=using)]
+
+
+class FetchedRow:
+    """One row of a CompiledSelect: read a few columns, and build the model instances only if needed.
+
+    Refusing a wrong API key needs its digests and id, not a key and a user object: the
+    refusal must not cost more than an accepted key.
+    """
+
+    def __init__(self, compiled: _Compiled, connection, using: str, raw: tuple):
+        self._compiled, self._connection, self._using, self._raw = compiled, connection, using, raw
+
+    def _convert(self, index: int):
+        value = self._raw[index]
+        expression, converters = self._compiled.converters[index]
+        for converter in converters:
+            value = converter(value, expression, self._connection)
+        return value
+
+    def value(self, attname: str, selection: int = 0):
+        """Return one column of one selection (the first: the main model), converted."""
+        offset = sum(len(names) for names in self._compiled.attnames[:selection])
+        return self._convert(offset + self._compiled.attnames[selection].index(attname))
+
+    def instances(self) -> tuple:
+        values = [self._convert(index) for index in range(len(self._raw))]
+        instances, start = [], 0
+        for selection, attnames in zip(self._compiled.selections, self._compiled.attnames):
+            end = start + len(attnames)
+            instances.append(selection.model.from_db(self._using, attnames, values[start:end]))
+            start = end
+        return tuple(instances)

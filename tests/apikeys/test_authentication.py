@@ -125,3 +125,16 @@ def test_refusal_never_echoes_the_key(api_client, user, make_key):
     response = api_client.get(WHOAMI, HTTP_X_API_KEY=raw)
     assert raw not in response.content.decode()
     assert api_key.lookup_id not in response.content.decode()
+
+
+def test_a_refused_key_is_audited_not_logged_again_as_a_server_warning(api_client, user, make_key, caplog):
+    import logging
+
+    from apikeys.models import ApiKeyEvent
+
+    _, raw = make_key(user)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        response = api_client.get(WHOAMI, HTTP_X_API_KEY=raw[:-6] + "000000")
+    assert response.status_code == 403
+    assert not [r for r in caplog.records if r.name == "django.request"]
+    assert ApiKeyEvent.objects.filter(kind="auth_failed").count() == 1

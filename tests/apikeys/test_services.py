@@ -138,3 +138,17 @@ def test_key_revoked_between_lookup_and_count_is_refused(user, before_counting_a
         authenticate_api_key(raw)
     api_key.refresh_from_db()
     assert api_key.total_uses == 0
+
+
+def test_a_wrong_secret_never_builds_the_key_or_its_owner(user, monkeypatch):
+    from apikeys import queries
+
+    api_key, raw = create_api_key(user=user)
+    built = []
+    real = queries.key_with_owner
+    monkeypatch.setattr(queries, "key_with_owner", lambda row: built.append(row) or real(row))
+    with pytest.raises(InvalidApiKey) as refused:
+        authenticate_api_key(crypto.build_key(api_key.lookup_id, "w" * crypto.SECRET_LENGTH))
+    assert built == [] and refused.value.api_key_id == api_key.pk
+    authenticate_api_key(raw)
+    assert len(built) == 1
