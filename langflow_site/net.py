@@ -18,6 +18,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=4096)  # every request parses its peer's address, often more than once
 def parse_ip(value: str) -> IPAddress | None:
     """Return the address in ``value`` (IPv4-mapped IPv6 as IPv4, brackets allowed), or None."""
     text = value.strip()
