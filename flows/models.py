@@ -33,30 +33,21 @@ class FlowQuerySet(models.QuerySet):
         a missing one, and a key without ``permission`` sees none (the API refuses it first,
         with a 403 naming the permission: flows.api.ApiKeyGrants).
         """
-        if user is None or not user.is_authenticated:
-            return self.none()
-        if api_key is not None and not api_key.grants(permission):
+        if not may_use_flows(user, api_key, permission):
             return self.none()
         if api_key is None or api_key.all_flows:
             return self.owned_by(user)
         # One filter() call: building the query is a good part of a run's time.
         return self.filter(owner=user, pk__in=api_key.flow_ids)  # an empty list: no flow, and no query
 
-    def matching_reference(self, reference: str):
-        """Flows whose id or endpoint name is ``reference`` (at most one of each).
 
-        A reference that can be neither matches nothing without a query, so no odd byte
-        (a NUL, say) ever reaches the database.
-        """
-        flow_id, endpoint_name = reference_terms(reference)
-        condition = Q(endpoint_name=endpoint_name) if endpoint_name is not None else Q()
-        if flow_id is not None:
-            condition |= Q(pk=flow_id)
-        return self.filter(condition) if condition else self.none()
+def may_use_flows(user, api_key, permission: str) -> bool:
+    """Whether the request may use any flow for ``permission``: signed in, and its key (if any) grants it."""
+    return user is not None and user.is_authenticated and (api_key is None or api_key.grants(permission))
 
 
 def reference_terms(reference: str) -> tuple[uuid.UUID | None, str | None]:
-    """Return what ``reference`` can name: ``(flow id, endpoint name)``, either None when it cannot be one."""
+    """Return what a run reference can name: ``(flow id, endpoint name)``, either None when it cannot be one."""
     endpoint_name = reference if re.fullmatch(ENDPOINT_NAME_PATTERN, reference) else None
     try:
         flow_id = uuid.UUID(reference)

@@ -21,7 +21,7 @@ from apikeys.services import remove_flow_from_key_scopes
 
 from . import engine, queries
 from .engine.structure import empty_flow_data, load_json
-from .models import Flow, FlowPermission
+from .models import Flow, FlowPermission, may_use_flows
 
 logger = logging.getLogger("flows")
 
@@ -98,7 +98,7 @@ def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,
     from a missing one. An id wins over another flow's identical endpoint name. One query;
     ``with_data=False`` leaves the (large) graph out of it.
     """
-    if user is None or not user.is_authenticated or (api_key is not None and not api_key.grants(permission)):
+    if not may_use_flows(user, api_key, permission):
         raise Http404(FLOW_NOT_FOUND)
     # The same decision as Flow.objects.visible_to, for one flow on the hot path: the owner's
     # flows in SQL (a statement compiled once), then the key's scope from the key row.
