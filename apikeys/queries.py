@@ -56,16 +56,6 @@ def key_with_owner(row: FetchedRow) -> ApiKey:
     return api_key
 
 
-def load_key_with_owner(lookup_id: str, *, using: str | None = None) -> ApiKey | None:
-    """Return the key with this lookup id, its owner loaded, or None: one indexed query.
-
-    The same objects ``ApiKey.objects.select_related("user").filter(lookup_id=...).first()``
-    would give (a test holds the two to it), without building that query each time.
-    """
-    row = find_key(lookup_id, using=using)
-    return key_with_owner(row) if row is not None else None
-
-
 @functools.cache
 def _count_use_statement(alias: str, vendor: str, *, rehash: bool, rotated: bool, previous: bool) -> str:
     quote = connections[alias].ops.quote_name

@@ -33,6 +33,7 @@ class _Compiled:
     sql: str
     selections: tuple[Selection, ...]
     attnames: tuple[tuple[str, ...], ...]
+    positions: tuple[dict[str, int], ...]  # per selection: attname -> column index in the row
     converters: tuple  # per column: (expression, [converter, ...])
 
 
@@ -63,10 +64,16 @@ class CompiledSelect:
                         (expression,
                          connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
                     )
+            attnames = tuple(tuple(field.attname for field in selection.fields) for selection in selections)
+            positions, start = [], 0
+            for names in attnames:
+                positions.append({name: start + offset for offset, name in enumerate(names)})
+                start += len(names)
             compiled = self._compiled[connection] = _Compiled(
                 sql=f"SELECT {', '.join(columns)} {rest}",
                 selections=tuple(selections),
-                attnames=tuple(tuple(field.attname for field in selection.fields) for selection in selections),
+                attnames=attnames,
+                positions=tuple(positions),
                 converters=tuple(converters),
             )
         return compiled
@@ -104,8 +111,7 @@ class FetchedRow:
 
     def value(self, attname: str, selection: int = 0):
         """Return one column of one selection (the first: the main model), converted."""
-        offset = sum(len(names) for names in self._compiled.attnames[:selection])
-        return self._convert(offset + self._compiled.attnames[selection].index(attname))
+        return self._convert(self._compiled.positions[selection][attname])
 
     def instances(self) -> tuple:
         values = [self._convert(index) for index in range(len(self._raw))]

@@ -12,6 +12,12 @@ from apikeys.services import authenticate_api_key, rotate_api_key
 pytestmark = pytest.mark.django_db
 
 
+def _load(lookup_id):
+    """The compiled path as authentication uses it: the row, then the objects."""
+    row = queries.find_key(lookup_id)
+    return queries.key_with_owner(row) if row is not None else None
+
+
 def _orm_load(lookup_id):
     return ApiKey.objects.select_related("user").filter(lookup_id=lookup_id).first()
 
@@ -29,7 +35,7 @@ def _assert_same(fast, slow):
 
 def test_loaded_key_equals_the_orm_one_for_a_fresh_key(user, make_key):
     api_key, _ = make_key(user, name="fresh")
-    _assert_same(queries.load_key_with_owner(api_key.lookup_id), _orm_load(api_key.lookup_id))
+    _assert_same(_load(api_key.lookup_id), _orm_load(api_key.lookup_id))
 
 
 def test_loaded_key_equals_the_orm_one_with_every_field_set(user, make_key):
@@ -40,7 +46,7 @@ def test_loaded_key_equals_the_orm_one_with_every_field_set(user, make_key):
         all_flows=False, flow_ids=["7d1c2f0e-8a55-4c2b-9d59-5d0f3f3b0a11"], permissions=["run"],
         allowed_ips=["10.0.0.0/8", "2001:db8::/32"], rate_limit="10/min",
     )
-    fast, slow = queries.load_key_with_owner(api_key.lookup_id), _orm_load(api_key.lookup_id)
+    fast, slow = _load(api_key.lookup_id), _orm_load(api_key.lookup_id)
     _assert_same(fast, slow)
     assert fast.flow_ids == ["7d1c2f0e-8a55-4c2b-9d59-5d0f3f3b0a11"] and fast.permissions == ["run"]
     assert timezone.is_aware(fast.expires_at) and timezone.is_aware(fast.previous_valid_until)
@@ -49,22 +55,22 @@ def test_loaded_key_equals_the_orm_one_with_every_field_set(user, make_key):
 
 def test_unknown_lookup_id_loads_nothing(user, make_key):
     make_key(user)
-    assert queries.load_key_with_owner("NoSuchKey123") is None
+    assert _load("NoSuchKey123") is None
 
 
 def test_load_is_one_query(user, make_key, django_assert_num_queries):
     api_key, _ = make_key(user)
     with django_assert_num_queries(1):
-        loaded = queries.load_key_with_owner(api_key.lookup_id)
+        loaded = _load(api_key.lookup_id)
         assert loaded.user.username == "alice"  # the owner came with it
 
 
 def test_count_use_refuses_a_key_rotated_since_it_was_read(user, make_key):
     api_key, _ = make_key(user)
-    stale = queries.load_key_with_owner(api_key.lookup_id)
+    stale = _load(api_key.lookup_id)
     rotate_api_key(api_key)
     assert queries.count_use(stale, now=timezone.now()) is False
-    fresh = queries.load_key_with_owner(api_key.lookup_id)
+    fresh = _load(api_key.lookup_id)
     assert queries.count_use(fresh, now=timezone.now()) is True
     assert ApiKey.objects.get(pk=api_key.pk).total_uses == 1
 
@@ -72,7 +78,7 @@ def test_count_use_refuses_a_key_rotated_since_it_was_read(user, make_key):
 def test_count_use_with_a_previous_secret_needs_the_grace_period_running(user, make_key):
     api_key, _ = make_key(user)
     rotate_api_key(api_key, grace=datetime.timedelta(hours=1))
-    loaded = queries.load_key_with_owner(api_key.lookup_id)
+    loaded = _load(api_key.lookup_id)
     assert queries.count_use(loaded, now=timezone.now(), previous_secret=True) is True
     later = timezone.now() + datetime.timedelta(hours=2)
     assert queries.count_use(loaded, now=later, previous_secret=True) is False
@@ -99,7 +105,7 @@ def test_compiled_statements_follow_the_database_routers(user, make_key, monkeyp
     router.__dict__.pop("routers", None)  # ConnectionRouter caches the routers it built
     _RecordingRouter.calls.clear()
     try:
-        loaded = queries.load_key_with_owner(api_key.lookup_id)
+        loaded = _load(api_key.lookup_id)
         queries.count_use(loaded, now=timezone.now())
     finally:
         router.__dict__.pop("routers", None)
