@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from langflow_site.net import client_ip
+from langflow_site.parsers import JSONBodyParser
 
 from . import serializers
 from .models import ApiKey
@@ -52,6 +53,7 @@ class IsSignedInPerson(BasePermission):
 
 
 class KeyManagementView(APIView):
+    parser_classes = [JSONBodyParser]
     permission_classes = [IsSignedInPerson]
 
     def permission_denied(self, request, message=None, code=None):
@@ -155,6 +157,7 @@ class LeakReportView(APIView):
     """Anyone who finds a key (a scanner, a stranger) can have it revoked, with no sign-in."""
 
     authentication_classes = []
+    parser_classes = [JSONBodyParser]
     permission_classes = [AllowAny]
     throttle_classes = [LeakReportThrottle]
 

@@ -7,9 +7,16 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from langflow_site.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
+
 from .engine.structure import empty_flow_data, structure_errors
 
-ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
+# \A and \Z, not ^ and $: "$" also matches before a final newline, so "echo\n" passed the check,
+# was stored, and could never be run (a run reference is matched whole).
+ENDPOINT_NAME_PATTERN = r"\A[a-zA-Z0-9_-]+\Z"
+ENDPOINT_NAME_MESSAGE = "Use only letters, digits, '-' and '_'."
+validate_endpoint_name = RegexValidator(ENDPOINT_NAME_PATTERN, ENDPOINT_NAME_MESSAGE)
+DATA_TOO_DEEP = f"The graph is nested more than {MAX_JSON_DEPTH} levels deep."
 
 
 class FlowPermission(models.TextChoices):
@@ -48,7 +55,7 @@ def may_use_flows(user, api_key, permission: str) -> bool:
 
 def reference_terms(reference: str) -> tuple[uuid.UUID | None, str | None]:
     """Return what a run reference can name: ``(flow id, endpoint name)``, either None when it cannot be one."""
-    endpoint_name = reference if re.fullmatch(ENDPOINT_NAME_PATTERN, reference) else None
+    endpoint_name = reference if re.search(ENDPOINT_NAME_PATTERN, reference) else None
     try:
         flow_id = uuid.UUID(reference)
     except ValueError:
@@ -67,7 +74,7 @@ class Flow(models.Model):
         max_length=255,
         null=True,
         blank=True,
-        validators=[RegexValidator(ENDPOINT_NAME_PATTERN, "Use only letters, digits, '-' and '_'.")],
+        validators=[validate_endpoint_name],
         help_text="Optional name to run the flow by, instead of its id.",
     )
     data = models.JSONField(default=empty_flow_data, blank=True)  # clean() says what is missing
@@ -89,6 +96,12 @@ class Flow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude=None):
+        """Refuse absurd nesting first: Django's own check of a JSONField serialises it recursively."""
+        if (exclude is None or "data" not in exclude) and nesting_exceeds(self.data):
+            raise ValidationError({"data": [DATA_TOO_DEEP]})
+        super().clean_fields(exclude)
 
     def clean(self):
         """Normalise blanks and check the graph's shape and the per-owner unique names."""

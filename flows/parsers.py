@@ -1,28 +1,15 @@
-"""Request-body parsers for the flows API: a size limit (413) and FastAPI's tolerance of
-content types (Langflow parses the body as JSON whatever the client declared)."""
+"""Request-body parsers for the flows API: a size limit (413), a nesting limit, and FastAPI's
+tolerance of content types (Langflow parses the body as JSON whatever the client declared)."""
 
 from django.conf import settings
-from rest_framework import exceptions, parsers, status
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from rest_framework import exceptions, parsers
+
+from langflow_site.api import client_error
+from langflow_site.jsonlimits import TOO_DEEP, nesting_exceeds
+from langflow_site.parsers import BodyTooLarge, not_json, refuse_declared_oversize
 
 from .engine.structure import load_json
-
-
-class BodyTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "body_too_large"
-
-    def __init__(self):
-        super().__init__(f"The request body is larger than {settings.FLOW_MAX_BODY_BYTES} bytes.")
-
-
-def _refuse_declared_oversize(parser_context) -> None:
-    request = (parser_context or {}).get("request")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-    except ValueError:
-        declared = 0
-    if declared > settings.FLOW_MAX_BODY_BYTES:
-        raise BodyTooLarge()
 
 
 class LimitedJSONParser(parsers.BaseParser):
@@ -31,22 +18,31 @@ class LimitedJSONParser(parsers.BaseParser):
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        _refuse_declared_oversize(parser_context)
         limit = settings.FLOW_MAX_BODY_BYTES
+        refuse_declared_oversize(parser_context, limit)
         body = stream.read(limit + 1)
         if len(body) > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         if not body.strip():
             return {}
         try:
-            return load_json(body)
+            value = load_json(body)
         except ValueError as error:
-            raise exceptions.ParseError(f"The request body is not valid JSON: {error}") from None
+            raise not_json(str(error)) from None
+        if nesting_exceeds(value):
+            raise not_json(TOO_DEEP)
+        return value
 
 
 class LimitedMultiPartParser(parsers.MultiPartParser):
-    """A file upload (``-F file=@flow.json``), refused with 413 when it declares too many bytes."""
+    """A file upload (``-F file=@flow.json``), refused with 413 when it declares too many bytes,
+    and with 400 naming the limit for too many files or fields (Django's DATA_UPLOAD_MAX_NUMBER_*)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        _refuse_declared_oversize(parser_context)
-        return super().parse(stream, media_type, parser_context)
+        refuse_declared_oversize(parser_context, settings.FLOW_MAX_BODY_BYTES)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RequestDataTooBig:
+            raise BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) from None
+        except (TooManyFieldsSent, TooManyFilesSent) as error:
+            raise exceptions.ParseError(client_error(error)[1]) from None

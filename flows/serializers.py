@@ -1,11 +1,13 @@
 """Request and response shapes of the flows API (Langflow's field names)."""
 
-from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from .engine.run import INPUT_TYPES, OUTPUT_TYPES
 from .engine.structure import structure_errors
-from .models import ENDPOINT_NAME_PATTERN
+from .models import validate_endpoint_name
+
+MAX_PAGE = 1_000_000_000
+MAX_PAGE_SIZE = 1000
 
 # What Langflow's FlowRead has and this server has no use for, answered with Langflow's defaults
 # so its clients find every field they expect.
@@ -66,8 +68,8 @@ class FlowInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True, trim_whitespace=False)
     endpoint_name = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, max_length=255,
-        validators=[RegexValidator(ENDPOINT_NAME_PATTERN, "Use only letters, digits, '-' and '_'.")],
+        required=False, allow_blank=True, allow_null=True, max_length=255, trim_whitespace=False,
+        validators=[validate_endpoint_name],
     )
     data = serializers.JSONField(required=False, allow_null=True)
 
@@ -87,8 +89,9 @@ class FlowListQuerySerializer(serializers.Serializer):
     """The query parameters of ``GET /api/v1/flows/`` that langflow-sdk sends."""
 
     get_all = serializers.BooleanField(default=True)
-    page = serializers.IntegerField(min_value=1, default=1)
-    size = serializers.IntegerField(min_value=1, max_value=1000, default=50)
+    # Bounded so that the row offset, (page - 1) * size, fits the databases' 64-bit integers.
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
+    size = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=50)
     header_flows = serializers.BooleanField(default=False)
     components_only = serializers.BooleanField(default=False)
     remove_example_flows = serializers.BooleanField(default=False)

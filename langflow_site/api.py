@@ -2,8 +2,18 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -11,6 +21,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from apikeys.authentication import MISSING_KEY_MESSAGE
 
 logger = logging.getLogger("langflow_site.api")
+
+NESTED_TOO_DEEPLY = "The request is nested too deeply."
+NOT_UTF8 = "The request is not valid UTF-8 text."
+VALUE_OUT_OF_RANGE = "A value in the request is out of range."
+BAD_REQUEST = "The request could not be understood."
 
 
 def _flatten(errors, prefix="") -> list[str]:
@@ -23,6 +38,42 @@ def _flatten(errors, prefix="") -> list[str]:
     if isinstance(errors, list):
         return [line for item in errors for line in _flatten(item, prefix)]
     return [f"{prefix}{errors}"]
+
+
+def client_error(exc: BaseException) -> tuple[int, str] | None:
+    """Return ``(status, detail)`` when ``exc`` is what Django or Python raise for bad input; else None.
+
+    Shared by the API's exception handler and the site's middleware, so that no client error
+    reaches the 500 handler, whichever view or parser it came from. The details are ours: the
+    exceptions' own texts name settings and internals.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        return status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, (
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return status.HTTP_400_BAD_REQUEST, (
+            f"Too many parameters: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} query or form fields."
+        )
+    if isinstance(exc, TooManyFilesSent):
+        return status.HTTP_400_BAD_REQUEST, f"Too many files: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}."
+    if isinstance(exc, MultiPartParserError):
+        return status.HTTP_400_BAD_REQUEST, "The multipart form could not be read."
+    if isinstance(exc, (SuspiciousOperation, BadRequest)):
+        return status.HTTP_400_BAD_REQUEST, BAD_REQUEST
+    if isinstance(exc, RecursionError):
+        return status.HTTP_400_BAD_REQUEST, NESTED_TOO_DEEPLY
+    if isinstance(exc, UnicodeError):
+        return status.HTTP_400_BAD_REQUEST, NOT_UTF8
+    if isinstance(exc, (DataError, OverflowError)):
+        # A number or text the database cannot hold (PostgreSQL's class 22, SQLite's 64-bit integers).
+        return status.HTTP_422_UNPROCESSABLE_ENTITY, VALUE_OUT_OF_RANGE
+    return None
+
+
+def log_client_error(exc: BaseException, where: str) -> None:
+    """One line, no trace: these are the client's mistakes, yet a line shows if a check is missing upstream."""
+    logger.warning("Client error in %s: %s", where, type(exc).__name__)
 
 
 def exception_handler(exc, context):
@@ -48,6 +99,12 @@ def exception_handler(exc, context):
         return Response({"detail": message}, status=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):
         return Response({"detail": str(exc) or "Permission denied."}, status=status.HTTP_403_FORBIDDEN)
+    known = client_error(exc)
+    if known is not None:
+        log_client_error(exc, context.get("view").__class__.__name__)
+        # Plain JSON, not a DRF Response: raised before content negotiation (too many query
+        # parameters), the latter would be rendered by the view's first renderer, YAML for the schema.
+        return json_error(known[0], known[1])
     response = drf_exception_handler(exc, context)
     if response is not None:
         if isinstance(response.data, dict) and "detail" in response.data:

@@ -13,9 +13,10 @@ from rest_framework import serializers
 from apikeys.authentication import ApiKeyAuthentication
 
 ERROR_DESCRIPTIONS = {
-    "400": "Malformed request body.",
+    "400": "Malformed request: a body that is not JSON or is nested too deeply, or too many parameters.",
     "403": "Missing, invalid or not allowed credentials (API key or session).",
     "404": "Not found (another user's object answers the same).",
+    "413": "The body is too large.",
     "415": "The body is not JSON.",
     "422": "Invalid fields; `errors` maps each field to its messages.",
     "429": "Rate limited; retry after `Retry-After` seconds.",
@@ -44,9 +45,9 @@ class ApiAutoSchema(AutoSchema):
 
     def _error_codes(self, operation) -> list[str]:
         authenticators = self.view.get_authenticators()
-        codes = []
+        codes = ["400"]  # any request can send more than DATA_UPLOAD_MAX_NUMBER_FIELDS parameters
         if "requestBody" in operation or self.method in ("POST", "PUT", "PATCH"):
-            codes += ["400", "415", "422"]
+            codes += ["413", "415", "422"]
         elif any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
             codes.append("422")
         if authenticators:

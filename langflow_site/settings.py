@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "langflow_site.middleware.SecurityHeadersMiddleware",
     "langflow_site.resilience.DatabaseOutageMiddleware",
+    "langflow_site.errors.ClientErrorMiddleware",
 ]
 
 ROOT_URLCONF = "langflow_site.urls"

@@ -1,5 +1,6 @@
 """The services the browser UI builds on, and the model's rules."""
 
+import asyncio
 import json
 
 import pytest
@@ -66,7 +67,7 @@ def test_run_problem_explains_why_a_flow_cannot_run(user, echo_flow):
 
 
 def test_run_flow_answers_langflows_shape_for_the_ui(echo_flow):
-    answer = services.run_flow(flow=echo_flow, input_value="from the UI")
+    answer = asyncio.run(services.run_planned(services.plan_run(flow=echo_flow, input_value="from the UI")))
     assert answer["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "from the UI"
 
 
@@ -95,15 +96,15 @@ def test_the_admin_lists_flows_with_owner_and_endpoint(client, django_user_model
     assert client.get(f"/admin/flows/flow/{echo_flow.pk}/change/").status_code == 200
 
 
-def test_input_nested_too_deeply_for_a_component_is_a_422(api_client, echo_flow, key):
+def test_input_nested_too_deeply_is_refused_before_the_run_with_a_400(api_client, echo_flow, key):
     nested = "x"
     for _ in range(600):
         nested = [nested]
     response = api_client.post(f"/api/v1/run/{echo_flow.pk}", {"output_component": "ChatInput-b6UCc",
                                "tweaks": {"ChatInput-b6UCc": {"input_value": nested}}}, format="json",
                                HTTP_X_API_KEY=key)
-    assert response.status_code == 422
-    assert response.json()["detail"] == "Node ChatInput-b6UCc: its input is nested too deeply."
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request body is not valid JSON: it is nested more than 64 levels deep."
 
 
 def test_a_number_too_large_for_a_float_is_a_400(api_client, key):
