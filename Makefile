@@ -25,7 +25,7 @@ migrate: install
 	$(BIN)/python manage.py bootstrapsuperuser
 
 run: migrate
-	$(BIN)/gunicorn langflow_site.wsgi:application --config langflow_site/gunicorn.conf.py
+	$(BIN)/gunicorn langflow_site.asgi:application --config langflow_site/gunicorn.conf.py
 
 dev: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

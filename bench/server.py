@@ -123,7 +123,7 @@ class AppServer:
     def start(self, ready_timeout: float = 60) -> AppServer:
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [GUNICORN, "langflow_site.wsgi:application", "--config", GUNICORN_CONFIG, "--bind", f"{LOOPBACK}:{self.port}"],
+            [GUNICORN, "langflow_site.asgi:application", "--config", GUNICORN_CONFIG, "--bind", f"{LOOPBACK}:{self.port}"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from asgiref.sync import markcoroutinefunction
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, StreamingHttpResponse
@@ -16,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apikeys.models import ApiKey
+from langflow_site import dbthreads
 from langflow_site.openapi import ErrorSerializer
 
 from . import engine, services
@@ -220,7 +225,54 @@ class FlowIdRequiredView(APIView):
         raise Http404(FLOW_ID_REQUIRED)
 
 
-class RunView(FlowAPIView):
+class PendingRun(Response):
+    """The sync half's answer on a run endpoint: the planned run, for the async half to await."""
+
+    def __init__(self, plan: engine.Plan, finish):
+        super().__init__(None)
+        self.plan = plan
+        self.finish = finish  # an async service: plan -> response body, or -> event iterator (stream)
+
+
+class AwaitedRunView(FlowAPIView):
+    """A run endpoint whose run waits on the event loop, holding no thread and no connection.
+
+    DRF does the request's synchronous half (authentication, permissions, throttles, parsing,
+    the flow's lookup and the run's plan: a few milliseconds of queries and checks) on a
+    database thread (``langflow_site.dbthreads``); the handler answers a ``PendingRun``, and
+    the run itself, which may wait seconds on a model, is then awaited on the event loop.
+    """
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        sync_view = super().as_view(**initkwargs)
+
+        async def view(request, *args, **kwargs):
+            response = await dbthreads.run(sync_view, request, *args, **kwargs)
+            if isinstance(response, PendingRun):
+                response = await response.renderer_context["view"].finish_run(response)
+            return response
+
+        view.cls = cls
+        view.initkwargs = initkwargs
+        view.csrf_exempt = True  # as DRF's own view: SessionAuthentication enforces CSRF
+        return markcoroutinefunction(view)
+
+    async def finish_run(self, pending: PendingRun):
+        try:
+            outcome = await pending.finish(pending.plan)
+        except Exception as exc:  # noqa: BLE001 - handle_exception answers what it knows, re-raises the rest
+            response = self.handle_exception(exc)
+        else:
+            stream = pending.finish is services.stream_planned
+            response = event_stream(outcome) if stream else Response(outcome)
+        response = self.finalize_response(self.request, response)
+        if isinstance(response, Response):
+            response.render()  # here, rather than on a thread of Django's
+        return response
+
+
+class RunView(AwaitedRunView):
     """``POST /api/v1/run/<flow id or endpoint name>``, Langflow's run; ``?stream=true`` or
     ``"stream": true`` answer the event stream instead."""
 
@@ -239,12 +291,11 @@ class RunView(FlowAPIView):
         stream = body.pop("stream") or (
             "stream" in request.query_params and self.validated(StreamQuerySerializer, request.query_params)["stream"]
         )
-        if stream:
-            return event_stream(services.stream_flow(flow=flow, **body))
-        return Response(services.run_flow(flow=flow, **body))
+        plan = services.plan_run(flow=flow, stream=stream, **body)
+        return PendingRun(plan, services.stream_planned if stream else services.run_planned)
 
 
-class ProcessView(FlowAPIView):
+class ProcessView(AwaitedRunView):
     """``POST /api/v1/process/<flow id>``, the older API: ``{"inputs": {...}, "tweaks": {...}}``."""
 
     key_permissions = {"POST": FlowPermission.RUN}
@@ -254,18 +305,22 @@ class ProcessView(FlowAPIView):
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
         body = self.validated(RunRequestSerializer, request.data)
-        return Response(services.process_flow(
-            flow=flow, inputs=body.get("inputs"), tweaks=body.get("tweaks"),
+        plan = services.plan_run(
+            flow=flow, output_type="any", inputs=body.get("inputs"), tweaks=body.get("tweaks"),
             session_id=body.get("session_id"), input_value=body.get("input_value"),
-        ))
+        )
+        return PendingRun(plan, services.process_planned)
 
 
-def event_stream(events) -> StreamingHttpResponse:
+def event_stream(events: AsyncIterator[dict]) -> StreamingHttpResponse:
     """Langflow's framing: each event one JSON object, followed by a blank line."""
-    response = StreamingHttpResponse(
-        (json.dumps(event, ensure_ascii=False) + "\n\n" for event in events),
-        content_type="text/event-stream; charset=utf-8",
-    )
+
+    async def framed():
+        async with aclosing(events):
+            async for event in events:
+                yield json.dumps(event, ensure_ascii=False) + "\n\n"
+
+    response = StreamingHttpResponse(framed(), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # let proxies pass tokens on as they come
     return response

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from apikeys.services import remove_flow_from_key_scopes
 
 from . import engine, queries
 from .engine.structure import empty_flow_data, load_json
-from .models import Flow, FlowPermission, may_use_flows
+from .models import Flow, FlowPermission, may_use_flows, reference_terms
 
 logger = logging.getLogger("flows")
 
@@ -102,16 +103,17 @@ def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,
         raise Http404(FLOW_NOT_FOUND)
     # The same decision as Flow.objects.visible_to, for one flow on the hot path: the owner's
     # flows in SQL (a statement compiled once), then the key's scope from the key row.
+    reference = str(reference)
     candidates = [
-        flow for flow in queries.owned_flows_matching(user.pk, str(reference), with_data=with_data)
+        flow for flow in queries.owned_flows_matching(user.pk, reference, with_data=with_data)
         if api_key is None or api_key.reaches_flow(flow.pk)
     ]
-    for flow in candidates:
-        if str(flow.pk) == str(reference):
-            return flow
     if not candidates:
         raise Http404(FLOW_NOT_FOUND)
-    return candidates[0]
+    # Compared as UUIDs, not as text: "0A1B...", a dashless or a braced id names the same flow,
+    # and the databases return the two candidates in no particular order.
+    flow_id, _ = reference_terms(reference)
+    return next((flow for flow in candidates if flow.pk == flow_id), candidates[0])
 
 
 # --- Import -----------------------------------------------------------------------------------
@@ -230,71 +232,64 @@ def run_problem(flow: Flow) -> str | None:
     return None
 
 
-def _plan(flow: Flow, request: engine.RunRequest):
-    return engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "chat", output_type: str = "chat",
+             output_component: str | None = None, tweaks: dict | None = None, inputs: dict | None = None,
+             session_id: str | None = None, stream: bool = False) -> engine.Plan:
+    """Check a run of ``flow`` and settle every node's parameters: the synchronous half of a run,
+    done beside the request's queries (compiling the graph may read ``flow.data``).
 
-
-def _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id,
-                 stream=False) -> engine.RunRequest:
-    return engine.RunRequest(
+    ``input_value`` feeds the inputs of ``input_type``; ``inputs`` is the older body's dict
+    (by node id, display name, "input_value"/"text"/"message", or prompt variable); ``tweaks``
+    override node fields. Raises ``engine.FlowError`` subclasses (422) for a request or a flow
+    that cannot run. The older ``/api/v1/process`` API plans with ``output_type="any"``.
+    """
+    request = engine.RunRequest(
         input_value=input_value, input_type=input_type, output_type=output_type,
         output_component=output_component or None, tweaks=dict(tweaks or {}), inputs=dict(inputs or {}),
         session_id=session_id or None, stream=stream,
     )
+    return engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
 
 
-def run_flow(*, flow: Flow, input_value: str | None = None, input_type: str = "chat",
-             output_type: str = "chat", output_component: str | None = None, tweaks: dict | None = None,
-             inputs: dict | None = None, session_id: str | None = None) -> dict:
-    """Run ``flow`` and return Langflow's run response (``outputs[0].outputs[i].results.message.text``).
+async def run_planned(plan: engine.Plan) -> dict:
+    """Run and return Langflow's run response (``outputs[0].outputs[i].results.message.text``).
 
-    ``input_value`` feeds the inputs of ``input_type``; ``inputs`` is the older body's dict
-    (by node id, display name, "input_value"/"text"/"message", or prompt variable); ``tweaks``
-    override node fields. Raises ``engine.FlowError`` subclasses: 422 for a request or a flow
-    that cannot run, 502 (UpstreamError) when the model server fails.
+    Raises ``engine.FlowError`` subclasses: 422 for a parameter a component refuses, 502
+    (UpstreamError) when the model server fails.
     """
-    request = _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id)
-    return engine.run_response(engine.run_to_end(_plan(flow, request)))
+    await engine.check_plan(plan)
+    return engine.run_response(await engine.run_to_end(plan))
 
 
-def process_flow(*, flow: Flow, inputs: dict | None = None, tweaks: dict | None = None,
-                 session_id: str | None = None, input_value: str | None = None) -> dict:
-    """Run ``flow`` for the older ``/api/v1/process`` API: ``{"result": {"text", "outputs"}, "session_id"}``."""
-    request = _run_request(input_value, "chat", "any", None, tweaks, inputs, session_id)
-    return engine.process_response(engine.run_to_end(_plan(flow, request)))
+async def process_planned(plan: engine.Plan) -> dict:
+    """Run for the older ``/api/v1/process`` API: ``{"result": {"text", "outputs"}, "session_id"}``."""
+    await engine.check_plan(plan)
+    return engine.process_response(await engine.run_to_end(plan))
 
 
-def stream_flow(*, flow: Flow, input_value: str | None = None, input_type: str = "chat",
-                output_type: str = "chat", output_component: str | None = None, tweaks: dict | None = None,
-                inputs: dict | None = None, session_id: str | None = None) -> Iterator[dict]:
-    """Check the request now (raising like ``run_flow``), then return an iterator of Langflow events.
+async def stream_planned(plan: engine.Plan) -> AsyncIterator[dict]:
+    """Check the run now (raising like ``run_planned``), then return an async iterator of Langflow events.
 
     Events are ``{"event": name, "data": {...}}``: ``add_message``, ``token`` (``data.chunk``),
-    ``end_vertex``, then ``end`` (``data.result`` is ``run_flow``'s response) or ``error``
+    ``end_vertex``, then ``end`` (``data.result`` is ``run_planned``'s response) or ``error``
     (``data.error``). A failure once streaming has begun can only be told as an ``error`` event.
     """
-    request = _run_request(input_value, input_type, output_type, output_component, tweaks, inputs, session_id,
-                           stream=True)
-    return _events(_plan(flow, request))
+    await engine.check_plan(plan)
+    return _events(plan)
 
 
-def _events(plan) -> Iterator[dict]:
-    events = engine.execute(plan)
+async def _events(plan: engine.Plan) -> AsyncIterator[dict]:
     try:
-        while True:
-            try:
-                name, data = next(events)
-            except StopIteration as done:
-                result = done.value
-                break
-            yield {"event": name, "data": data}
+        async with aclosing(engine.execute(plan)) as events:
+            async for name, data in events:
+                if name == engine.RESULT:
+                    yield {"event": "end", "data": {"result": engine.run_response(data)}}
+                else:
+                    yield {"event": name, "data": data}
     except engine.FlowError as error:
         if error.status_code >= 500:
             logger.warning("Streamed run of flow %s failed: %s", plan.context.flow_id, error)
         yield {"event": "error", "data": {"error": str(error), "status_code": error.status_code}}
-        return
     except Exception:
         logger.exception("Streamed run of flow %s crashed", plan.context.flow_id)
         yield {"event": "error", "data": {"error": "Internal server error.", "status_code": 500}}
-        return
-    yield {"event": "end", "data": {"result": engine.run_response(result)}}

@@ -4,6 +4,7 @@ Every query goes through ``Flow.objects.visible_to`` / ``get_flow_for_request``,
 user's flow is a 404 exactly like a missing one.
 """
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,7 +19,7 @@ from .engine import FlowError
 from .engine.structure import is_comment_node
 from .forms import FlowImportForm, RunFlowForm
 from .models import Flow, FlowPermission
-from .services import delete_flow, get_flow_for_request, import_flows, run_flow, run_problem
+from .services import delete_flow, get_flow_for_request, import_flows, plan_run, run_planned, run_problem
 
 DELETE_CONSEQUENCE = "will be deleted: clients that call it over the API will get “Flow not found”. This cannot be undone."
 
@@ -134,28 +135,52 @@ def _wants_json(request) -> bool:
     return request.headers.get("Accept") == "application/json"
 
 
-@never_cache
-@login_required
-@require_POST
-def flow_run(request, pk):
-    """Run the flow as the signed-in user: JSON for the page's script, the page itself without it."""
+def _plan_page_run(request, pk):
+    """The run's synchronous half: the flow, the form, the plan; or the page's answer when it cannot run."""
     flow = get_flow_for_request(user=request.user, reference=pk, permission=FlowPermission.RUN)
     form = RunFlowForm(request.POST)
     if not form.is_valid():
         detail = "; ".join(form.errors["input_value"])
         if _wants_json(request):
-            return JsonResponse({"detail": detail}, status=422)
-        return _render_detail(request, flow, run_form=form, status=400)
+            return None, JsonResponse({"detail": detail}, status=422)
+        return None, _render_detail(request, flow, run_form=form, status=400)
     try:
-        response = run_flow(flow=flow, input_value=form.cleaned_data["input_value"])
+        return (flow, form, plan_run(flow=flow, input_value=form.cleaned_data["input_value"])), None
     except FlowError as error:
-        if _wants_json(request):
-            return JsonResponse({"detail": str(error)}, status=error.status_code)
-        return _render_detail(request, flow, run_form=form, run_result={"error": str(error)}, status=error.status_code)
+        return None, _run_failed(request, flow, form, error)
+
+
+def _run_failed(request, flow, form, error: FlowError):
+    if _wants_json(request):
+        return JsonResponse({"detail": str(error)}, status=error.status_code)
+    return _render_detail(request, flow, run_form=form, run_result={"error": str(error)}, status=error.status_code)
+
+
+def _run_done(request, flow, form, response: dict):
     output = _output_text(response)
     if _wants_json(request):
         return JsonResponse({"output": output})
     return _render_detail(request, flow, run_form=form, run_result={"output": output})
+
+
+@never_cache
+@login_required
+@require_POST
+async def flow_run(request, pk):
+    """Run the flow as the signed-in user: JSON for the page's script, the page itself without it.
+
+    Async like the API's run endpoints: the page and its queries are rendered on a thread,
+    the wait on the model holds none.
+    """
+    planned, answer = await sync_to_async(_plan_page_run)(request, pk)
+    if answer is not None:
+        return answer
+    flow, form, plan = planned
+    try:
+        response = await run_planned(plan)
+    except FlowError as error:
+        return await sync_to_async(_run_failed)(request, flow, form, error)
+    return await sync_to_async(_run_done)(request, flow, form, response)
 
 
 @never_cache

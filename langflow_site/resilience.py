@@ -21,6 +21,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from . import api
+from .middleware import DualModeMiddleware
 
 logger = logging.getLogger("langflow_site.resilience")
 
@@ -67,14 +68,8 @@ def exception_handler(exc, context):
     return api.exception_handler(exc, context)
 
 
-class DatabaseOutageMiddleware:
+class DatabaseOutageMiddleware(DualModeMiddleware):
     """The same 503 for plain Django views: JSON on API routes, the error page elsewhere."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
 
     def process_exception(self, request, exc):
         if not is_database_outage(exc):

@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "langflow_site.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,11 +115,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # test process, so two suites can run side by side.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
 else:
-    # Persistent connections, checked before reuse: after a database restart the first
-    # request of each worker reconnects instead of failing on a dead connection.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+
+# Under ASGI each request does its sync work on a thread of its own, so a persistent connection
+# per thread would mean one connection per request in flight. Instead each worker process keeps
+# a pool of at most DB_POOL_SIZE connections (PostgreSQL, psycopg's pool), and the async run
+# endpoints do their database work on DB_POOL_SIZE threads (langflow_site.dbthreads).
+DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=8)
+if DB_POOL_SIZE < 1:
+    raise environ.ImproperlyConfigured("DB_POOL_SIZE must be at least 1")
+# Seconds a request waits for a free pooled connection before it answers 503.
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # returned to the pool at the end of each request
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        "timeout": DB_POOL_TIMEOUT,
+        # A connection that died with a database restart is replaced, not handed out.
+        "check": ConnectionPool.check_connection,
+    }
+elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
@@ -231,12 +250,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 *
 FLOW_MAX_BODY_BYTES = env.int("FLOW_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 FLOW_GRAPH_CACHE_SIZE = env.int("FLOW_GRAPH_CACHE_SIZE", default=256)
 # The OpenAI-compatible chat-completions server that Language Model components call when the
-# flow names none; OPENAI_API_KEY is sent to OPENAI_BASE_URL only. OPENAI_TIMEOUT (seconds) caps
-# every model call; OPENAI_MODEL is used when a node names no model.
+# flow names none; OPENAI_API_KEY is sent to OPENAI_BASE_URL only. OPENAI_TIMEOUT (seconds) is
+# the total deadline of one model call (connecting, the headers and every read together);
+# OPENAI_MODEL is used when a node names no model.
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+# A model's answer (a whole body, or all the lines of a stream) larger than this fails the call.
+MODEL_MAX_RESPONSE_BYTES = env.int("MODEL_MAX_RESPONSE_BYTES", default=4 * 1024 * 1024)
+# Open connections to model servers per worker process; calls beyond it wait for a free one.
+MODEL_MAX_CONNECTIONS = env.int("MODEL_MAX_CONNECTIONS", default=2000)
+# Tests only: run the async endpoints' database work on the calling thread, inside the test's
+# transaction, instead of on the pool of DB_POOL_SIZE threads.
+DB_WORK_ON_CALLING_THREAD = False
 # Any other base URL a flow or a tweak chooses must resolve to public addresses only (no
 # loopback, private network or cloud metadata address), unless it is within one of these
 # (scheme://host:port/optional-path-prefix), e.g. a local Ollama: http://127.0.0.1:11434/v1.

@@ -23,6 +23,14 @@ def static_files_without_collectstatic(settings):
 
 
 @pytest.fixture(autouse=True)
+def database_work_inside_the_test_transaction(settings):
+    """The async run endpoints do their queries on a pool of threads, which would not see the
+    test's uncommitted rows: in tests they run on the calling thread. The servers started by
+    tests/production (and `make bench`) use the pool."""
+    settings.DB_WORK_ON_CALLING_THREAD = True
+
+
+@pytest.fixture(autouse=True)
 def empty_cache():
     """Throttle counters live in the cache (Redis in CI's second pass): each test starts from zero."""
     cache.clear()

@@ -8,10 +8,10 @@ from .cache import GraphCache
 from .errors import ComponentError, FlowError, InvalidGraph, InvalidRunRequest, UpstreamError
 from .graph import Graph, compile_graph
 from .responses import process_response, run_response
-from .run import RunRequest, RunResult, execute, plan_run, run_to_end
+from .run import RESULT, Plan, RunRequest, RunResult, check_plan, execute, plan_run, run_to_end
 
 __all__ = [
-    "ComponentError", "FlowError", "Graph", "GraphCache", "InvalidGraph", "InvalidRunRequest",
-    "RunRequest", "RunResult", "UpstreamError", "compile_graph", "execute", "plan_run",
+    "RESULT", "ComponentError", "FlowError", "Graph", "GraphCache", "InvalidGraph", "InvalidRunRequest",
+    "Plan", "RunRequest", "RunResult", "UpstreamError", "check_plan", "compile_graph", "execute", "plan_run",
     "process_response", "run_response", "run_to_end",
 ]

@@ -8,7 +8,7 @@ to public addresses only, unless the operator listed it in ``MODEL_ALLOWED_BASE_
 local Ollama, a model server on the private network). ``settings.OPENAI_BASE_URL`` is the
 operator's own choice and never comes here.
 
-``require_public`` checks before a run starts. ``public_only_session()`` checks again where it
+``require_public`` checks before a run starts. ``PublicOnlyTransport`` checks again where it
 counts: each connection resolves the host once, checks every address and connects to one of
 those very addresses (TLS still verifies, and SNI and ``Host`` still name, the host the flow
 gave), so a DNS answer that changes between the check and the connection (DNS rebinding)
@@ -17,22 +17,20 @@ gains nothing.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import logging
-import os
 import re
 import socket
+import typing
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import requests
+import httpcore
+import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 logger = logging.getLogger("flows.engine.egress")
 
@@ -198,79 +196,62 @@ def require_public(host: str, port: int) -> list[tuple]:
 
 # --- The connection that goes where the check said ---------------------------------------------
 
-def open_socket(family: int, sockaddr: tuple, *, timeout, source_address, socket_options) -> socket.socket:
-    """Connect a TCP socket to ``sockaddr``, an address ``require_public`` returned."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
-        if source_address:
-            sock.bind(source_address)
-        sock.connect(sockaddr)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+async def require_public_async(host: str, port: int) -> list[tuple]:
+    """``require_public`` without blocking the event loop (the lookup runs on a thread)."""
+    return await asyncio.get_running_loop().run_in_executor(None, require_public, host, port)
 
 
-def _connect_public(connection: HTTPConnection) -> socket.socket:
-    """urllib3's ``_new_conn``, but resolving once and connecting only to checked addresses."""
-    try:
-        found = require_public(connection.host, connection.port)
-    except HostNotFound as error:
-        raise NameResolutionError(connection.host, connection, error.__cause__ or socket.gaierror()) from error
-    failure: Exception | None = None
-    for family, _, _, _, sockaddr in found:
-        try:
-            return open_socket(family, sockaddr, timeout=connection.timeout,
-                               source_address=connection.source_address,
-                               socket_options=connection.socket_options)
-        except TimeoutError as error:
-            failure = ConnectTimeoutError(connection, f"Connection to {connection.host} timed out. "
-                                                      f"(connect timeout={connection.timeout})")
-            failure.__cause__ = error
-        except OSError as error:
-            failure = NewConnectionError(connection, f"Failed to establish a new connection: {error}")
-            failure.__cause__ = error
-    raise failure
+async def open_tcp(address: str, port: int, **options: typing.Any) -> httpcore.AsyncNetworkStream:
+    """Connect to ``address`` (an IP address ``require_public`` returned); the tests' seam."""
+    return await httpcore.AnyIOBackend().connect_tcp(address, port, **options)
 
 
-class _PublicHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect_public(self)
+class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer, resolving once and connecting only to checked addresses.
 
-
-class _PublicHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect_public(self)
-
-
-class _PublicHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PublicHTTPConnection
-
-
-class _PublicHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PublicHTTPSConnection
-
-
-class _PublicOnlyAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
-
-
-def public_only_session() -> requests.Session:
-    """A requests session whose connections reach public addresses only (else: Refused).
-
-    It ignores the environment: an HTTP(S)_PROXY would resolve the host itself, unchecked,
-    and ``~/.netrc`` credentials have no business going to a host a flow chose. Only the
-    CA bundle variables are kept, so TLS verifies as it does for the server's own calls.
+    httpcore then starts TLS on the stream with the host name the URL gave, so certificates
+    are verified against that name and SNI carries it, while the packets go to the address
+    that was checked.
     """
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    adapter = _PublicOnlyAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+        try:
+            found = await require_public_async(host, port)
+        except HostNotFound as error:
+            raise httpcore.ConnectError(f"could not resolve {host!r}") from error
+        failure: Exception = httpcore.ConnectError(f"no address to connect to for {host!r}")
+        for info in found:
+            try:
+                return await open_tcp(info[4][0], port, timeout=timeout, local_address=local_address,
+                                      socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                failure = error
+        raise failure
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise Refused("must be an http(s) URL")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class PublicOnlyTransport(httpx.AsyncHTTPTransport):
+    """An httpx transport whose connections reach public addresses only (else: Refused).
+
+    It ignores the environment: an HTTP(S)_PROXY would resolve the host itself, unchecked, and
+    ``~/.netrc`` credentials have no business going to a host a flow chose. The CA bundle
+    variables still apply (httpx reads SSL_CERT_FILE), so TLS verifies as for the server's own calls.
+    """
+
+    def __init__(self, *, limits: httpx.Limits) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        # httpx builds its httpcore pool without a way to pass a network backend: rebuild it
+        # with the same settings and ours (tests/flows/test_egress.py proves the pinning).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=True),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PublicOnlyBackend(),
+        )

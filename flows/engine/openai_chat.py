@@ -1,13 +1,26 @@
-"""A call to an OpenAI-compatible ``/chat/completions`` endpoint, plain or streamed (SSE)."""
+"""A call to an OpenAI-compatible ``/chat/completions`` endpoint, plain or streamed (SSE), awaited.
+
+A run waiting on a model holds no thread: the call is made with httpx on the event loop, so a
+worker process can have thousands in flight. Three bounds hold whatever the model server does:
+``timeout`` is the deadline of the whole call (connecting, the headers and every read
+together: a server trickling one byte every few seconds still fails on time),
+``MODEL_MAX_RESPONSE_BYTES`` caps what is read (a whole answer, or a stream's lines together),
+and redirects are never followed. A caller that goes away (the client disconnected) cancels
+the call, and the connection to the model server is closed with it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
-import requests
+import httpx
+from django.conf import settings
 
 from . import egress
 
@@ -49,50 +62,145 @@ class ChatRequest:
         return headers
 
 
-def _post(request: ChatRequest, *, stream: bool) -> requests.Response:
-    """POST the body; never follow a redirect (a 3xx fails like any other non-2xx answer).
+# --- Clients: one pair per event loop (a worker has one; each test request makes its own) ---------
 
-    Raises ModelCallFailed, and egress.Refused when a ``public_only`` call's host resolves
-    to an address that is not public by the time it connects.
-    """
-    session = egress.public_only_session() if request.public_only else requests.Session()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(public_only: bool) -> httpx.AsyncClient:
+    """The shared client: connections to a model server are kept alive between runs."""
+    loop = asyncio.get_running_loop()
+    clients = _clients.setdefault(loop, {})
+    if public_only not in clients:
+        limits = httpx.Limits(max_connections=settings.MODEL_MAX_CONNECTIONS,
+                              max_keepalive_connections=min(100, settings.MODEL_MAX_CONNECTIONS))
+        if public_only:
+            clients[True] = httpx.AsyncClient(transport=egress.PublicOnlyTransport(limits=limits),
+                                              follow_redirects=False, trust_env=False)
+        else:
+            clients[False] = httpx.AsyncClient(limits=limits, follow_redirects=False)
+    return clients[public_only]
+
+
+# --- The call ------------------------------------------------------------------------------------
+
+class _Deadline:
+    """The call's one deadline, applied to each await in turn (never across a ``yield``)."""
+
+    def __init__(self, request: ChatRequest):
+        self.request = request
+        self.at = asyncio.get_running_loop().time() + request.timeout
+
+    def timeout(self):
+        return asyncio.timeout_at(self.at)
+
+    def failed(self) -> ModelCallFailed:
+        return ModelCallFailed(f"the model server did not answer within {self.request.timeout:g} s")
+
+
+@asynccontextmanager
+async def _response(request: ChatRequest, deadline: _Deadline, *, stream: bool):
+    """POST the body and yield the open response (2xx only); raise ModelCallFailed, and
+    egress.Refused when a ``public_only`` call's host resolves to an address that is not public
+    by the time it connects."""
+    client = _client(request.public_only)
+    seconds = httpx.Timeout(request.timeout)
     try:
-        with session:
-            response = session.post(
-                request.url, json=request.body(stream=stream), headers=request.headers(),
-                timeout=request.timeout, stream=stream, allow_redirects=False,
-            )
-    except requests.Timeout:
-        raise ModelCallFailed(f"the model server did not answer within {request.timeout:g} s") from None
-    except requests.RequestException as error:
+        async with deadline.timeout():
+            outgoing = client.build_request("POST", request.url, json=request.body(stream=stream),
+                                            headers=request.headers(), timeout=seconds)
+            response = await client.send(outgoing, stream=True)
+    except TimeoutError:
+        raise deadline.failed() from None
+    except httpx.TimeoutException:
+        raise deadline.failed() from None
+    except httpx.HTTPError as error:
         logger.warning("Model server unreachable at %s: %s", request.url, error)
         raise ModelCallFailed("could not connect to the model server") from None
-    if response.status_code >= 300:
-        logger.warning("Model server at %s answered HTTP %s: %.500s", request.url, response.status_code,
-                       response.text)
-        response.close()
-        raise ModelCallFailed(f"the model server answered HTTP {response.status_code}")
-    return response
-
-
-def complete(request: ChatRequest) -> str:
-    """Return the assistant's answer; raise ModelCallFailed."""
-    response = _post(request, stream=False)
     try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except requests.Timeout:
-        raise ModelCallFailed(f"the model server did not answer within {request.timeout:g} s") from None
-    except (ValueError, KeyError, IndexError, TypeError, requests.RequestException):
-        logger.warning("Unreadable answer from the model server at %s", request.url, exc_info=True)
+        if response.status_code >= 300:
+            excerpt = await _excerpt(response, deadline)
+            logger.warning("Model server at %s answered HTTP %s: %.500s", request.url, response.status_code, excerpt)
+            raise ModelCallFailed(f"the model server answered HTTP {response.status_code}")
+        yield response
+    except TimeoutError:
+        raise deadline.failed() from None
+    except httpx.TimeoutException:
+        raise deadline.failed() from None
+    except httpx.HTTPError:
+        logger.warning("Model answer from %s broke off", request.url, exc_info=True)
+        raise ModelCallFailed("the model server's answer broke off") from None
+    finally:
+        await response.aclose()
+
+
+async def _excerpt(response: httpx.Response, deadline: _Deadline) -> str:
+    """The start of an error answer, for the operator's log; never the client's answer."""
+    try:
+        async with deadline.timeout():
+            async for chunk in response.aiter_bytes():
+                return chunk[:500].decode(errors="replace")
+    except (TimeoutError, httpx.HTTPError):
+        pass
+    return ""
+
+
+def _too_large(request: ChatRequest) -> ModelCallFailed:
+    logger.warning("The model server at %s answered more than MODEL_MAX_RESPONSE_BYTES (%d)", request.url,
+                   settings.MODEL_MAX_RESPONSE_BYTES)
+    return ModelCallFailed(f"the model's answer is larger than {settings.MODEL_MAX_RESPONSE_BYTES:,} bytes "
+                           "(MODEL_MAX_RESPONSE_BYTES)")
+
+
+async def complete(request: ChatRequest) -> str:
+    """Return the assistant's answer; raise ModelCallFailed."""
+    deadline = _Deadline(request)
+    limit = settings.MODEL_MAX_RESPONSE_BYTES
+    async with _response(request, deadline, stream=False) as response:
+        body = bytearray()
+        async with deadline.timeout():
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(request)
+    try:
+        content = json.loads(body)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        logger.warning("Unreadable answer from the model server at %s", request.url)
         raise ModelCallFailed("the model server's answer could not be read") from None
     return content if isinstance(content, str) else ""
 
 
-def stream(request: ChatRequest) -> Iterator[str]:
+async def _lines(request: ChatRequest, response: httpx.Response, deadline: _Deadline) -> AsyncIterator[bytes]:
+    """The body's lines, each read within the deadline, all of them within the size cap."""
+    limit = settings.MODEL_MAX_RESPONSE_BYTES
+    received = 0
+    pending = b""
+    chunks = response.aiter_bytes()
+    while True:
+        try:
+            async with deadline.timeout():
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(request)
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r")
+    if pending:
+        yield pending
+
+
+async def stream(request: ChatRequest) -> AsyncIterator[str]:
     """Yield the answer's text pieces as the server sends them (``data: {...}`` lines)."""
-    response = _post(request, stream=True)
-    try:
-        for line in response.iter_lines():
+    deadline = _Deadline(request)
+    async with _response(request, deadline, stream=True) as response, \
+            aclosing(_lines(request, response, deadline)) as lines:
+        async for line in lines:
             if not line.startswith(b"data:"):
                 continue
             payload = line[len(b"data:"):].strip()
@@ -106,10 +214,3 @@ def stream(request: ChatRequest) -> Iterator[str]:
                 raise ModelCallFailed("the model server's answer could not be read") from None
             if isinstance(piece, str) and piece:
                 yield piece
-    except requests.Timeout:
-        raise ModelCallFailed(f"the model server did not answer within {request.timeout:g} s") from None
-    except requests.RequestException:
-        logger.warning("Model stream from %s broke off", request.url, exc_info=True)
-        raise ModelCallFailed("the model server's answer broke off") from None
-    finally:
-        response.close()

@@ -1,20 +1,22 @@
 """One run of a compiled graph: apply tweaks and inputs, execute the needed nodes, report.
 
-``plan_run`` checks the whole request first, and has each needed component check the
-parameters no edge will replace (a model node's base URL), so that a streamed run never starts
-only to fail on a typo or a refused address; ``execute`` is a generator that
-yields events (``("add_message", {...})``, ``("token", {...})``, ``("end_vertex", {...})``) and
-returns the RunResult.
+``plan_run`` checks the whole request first (pure work, done beside the request's queries);
+``check_plan`` then has each needed component check the parameters no edge will replace (a
+model node's base URL, whose host is looked up), so that a streamed run never starts only to
+fail on a typo or a refused address. ``execute`` is an async generator that yields events
+(``("add_message", {...})``, ``("token", {...})``, ``("end_vertex", {...})``) and, last,
+``(RESULT, RunResult)``: a run waiting on a model holds no thread.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Generator
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .components.base import Component, RunContext
+from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
 from .messages import as_text
@@ -27,6 +29,8 @@ _INPUT_ROLES = {"chat": ("chat_input",), "text": ("text_input",), "any": ("chat_
 _OUTPUT_ROLES = {"chat": ("chat_output",), "text": ("text_output",), "any": ("chat_output", "text_output")}
 
 Event = tuple[str, dict]
+# The name of ``execute``'s last item, which carries the RunResult; never sent to a client.
+RESULT = "run_result"
 
 
 @dataclass
@@ -168,13 +172,14 @@ def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
     return graph.by_role(*_OUTPUT_ROLES[request.output_type])
 
 
-def _check_components(run_order: list[Node], params: dict[str, dict], context: RunContext) -> None:
-    for node in run_order:
+async def check_plan(plan: Plan) -> None:
+    """Have each needed component check the parameters no edge will replace; raise FlowError."""
+    for node in plan.run_order:
         if node.component.check is Component.check:
             continue  # nothing to check: spare the hot path building the component
         fed = {edge.field for edge in node.inputs}
-        own = {name: value for name, value in params[node.id].items() if name not in fed}
-        node.component(node=node, params=own, context=context).check()
+        own = {name: value for name, value in plan.params[node.id].items() if name not in fed}
+        await node.component(node=node, params=own, context=plan.context).check()
 
 
 def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
@@ -191,7 +196,6 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
     needed = graph.with_ancestors({node.id for node in outputs})
     run_order = [node for node in graph.nodes.values() if node.id in needed]
     context = RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream)
-    _check_components(run_order, params, context)
     return Plan(
         graph=graph,
         params=params,
@@ -202,15 +206,35 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
     )
 
 
-def _call(method) -> Generator[Event, None, Any]:
+async def _output(method) -> AsyncIterator[Event | Produced]:
+    """Call an output method of any of the allowed shapes; its value comes last, as Produced.
+
+    A plain method returns its value; a generator yields events and returns it; a coroutine
+    returns it; an async generator (one that awaits a model) yields events and then Produced.
+    """
     result = method()
     if inspect.isgenerator(result):
-        result = yield from result
-    return result
+        while True:
+            try:
+                yield next(result)
+            except StopIteration as done:
+                yield Produced(done.value)
+                return
+    elif inspect.isasyncgen(result):
+        async with aclosing(result):
+            async for item in result:
+                yield item
+    elif inspect.iscoroutine(result):
+        yield Produced(await result)
+    else:
+        yield Produced(result)
 
 
-def execute(plan: Plan) -> Generator[Event, None, RunResult]:
-    """Run the planned nodes in dependency order, each edge feeding its target's field."""
+async def execute(plan: Plan) -> AsyncIterator[Event]:
+    """Run the planned nodes in dependency order, each edge feeding its target's field.
+
+    Yields the run's events, then ``(RESULT, RunResult)``.
+    """
     values: dict[tuple[str, str], Any] = {}
     wanted: dict[str, set[str]] = {}
     for node in plan.run_order:
@@ -232,23 +256,27 @@ def execute(plan: Plan) -> Generator[Event, None, RunResult]:
             names.insert(0, default)
         for name in names:
             try:
-                values[(node.id, name)] = yield from _call(getattr(component, node.component.outputs[name]))
+                async with aclosing(_output(getattr(component, node.component.outputs[name]))) as items:
+                    async for item in items:
+                        if isinstance(item, Produced):
+                            values[(node.id, name)] = item.value
+                        else:
+                            yield item
             except RecursionError:
                 raise ComponentError(f"Node {node.id}: its input is nested too deeply.", node_ids=(node.id,)) from None
         yield "end_vertex", {"build_data": {"id": node.id, "valid": True}}
         if node.id in output_ids:
             results.append(NodeResult(node=node, output=default, value=values[(node.id, default)]))
-    return RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results)
+    yield RESULT, RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results)
 
 
-def run_to_end(plan: Plan) -> RunResult:
-    """Execute without streaming: drain the events, return the result."""
-    events = execute(plan)
-    while True:
-        try:
-            next(events)
-        except StopIteration as done:
-            return done.value
+async def run_to_end(plan: Plan) -> RunResult:
+    """Execute without streaming: pass over the events, return the result."""
+    async with aclosing(execute(plan)) as events:
+        async for name, data in events:
+            if name == RESULT:
+                return data
+    raise AssertionError("execute() ended without its result")
 
 
 def output_text(result: NodeResult) -> str:

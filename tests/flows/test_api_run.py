@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def events_of(response) -> list[dict]:
-    raw = b"".join(response.streaming_content).decode()
+    raw = b"".join(response).decode()
     return [json.loads(block) for block in raw.split("\n\n") if block.strip()]
 
 

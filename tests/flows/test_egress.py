@@ -53,14 +53,14 @@ def connections(monkeypatch):
     """Record the address each public-only connection is opened to, and open it to
     127.0.0.1:``target`` instead, so no test traffic leaves the machine."""
     state = SimpleNamespace(opened=[], target=None)
-    real = egress.open_socket
+    real = egress.open_tcp
 
-    def open_socket(family, sockaddr, **kwargs):
-        state.opened.append(sockaddr[0])
+    async def open_tcp(address, port, **options):
+        state.opened.append(address)
         assert state.target, "this connection would have left loopback"
-        return real(socket.AF_INET, ("127.0.0.1", state.target), **kwargs)
+        return await real("127.0.0.1", state.target, **options)
 
-    monkeypatch.setattr(egress, "open_socket", open_socket)
+    monkeypatch.setattr(egress, "open_tcp", open_tcp)
     return state
 
 

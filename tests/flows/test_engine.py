@@ -1,5 +1,7 @@
 """The engine alone: compiling graphs, tweaks, inputs and components (no HTTP, no database)."""
 
+import asyncio
+
 import pytest
 
 from flows.engine import ComponentError, InvalidGraph, InvalidRunRequest, RunRequest, compile_graph, plan_run, run_to_end
@@ -11,7 +13,7 @@ from tests.flows.graphs import chat_in, chat_out, edge, flow_data, node, prompt
 def run(data, **request) -> dict[str, str]:
     """Run ``data``; return each output node's text."""
     plan = plan_run(compile_graph(data), RunRequest(**request), flow_id="flow-1")
-    return {item.node.id: item.value.text for item in run_to_end(plan).outputs}
+    return {item.node.id: item.value.text for item in asyncio.run(run_to_end(plan)).outputs}
 
 
 ECHO = flow_data(chat_in(), chat_out(), edge("ChatInput-1", "message", "ChatOutput-1", "input_value"))

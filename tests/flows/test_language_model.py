@@ -18,7 +18,7 @@ def run(api_client, flow, key, body, query=""):
 
 
 def events_of(response) -> list[dict]:
-    raw = b"".join(response.streaming_content).decode()
+    raw = b"".join(response).decode()
     return [json.loads(block) for block in raw.split("\n\n") if block.strip()]
 
 

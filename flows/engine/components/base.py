@@ -10,7 +10,9 @@ Adding a component is one small class::
             return Message(text=self.text("input_value").upper())
 
 An output method returns the value sent along the node's edges. It may also be a generator
-that yields events (``("token", {...})``) while it works, and returns its value at the end.
+that yields events (``("token", {...})``) while it works and returns its value at the end, or,
+when it waits on the network, a coroutine or an async generator (which yields its events and
+then ``Produced(value)``): a run waiting on a model holds no thread.
 A component never executes or evaluates the node's ``code`` field: it is not even given it.
 """
 
@@ -43,6 +45,13 @@ def register(*type_names: str):
 
 
 @dataclass(frozen=True)
+class Produced:
+    """An async output method's value, yielded last (an async generator cannot return one)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
 class RunContext:
     """What every component of one run shares."""
 
@@ -72,7 +81,7 @@ class Component:
         """Fields that exist because of other parameters' values (a prompt's variables)."""
         return set()
 
-    def check(self) -> None:
+    async def check(self) -> None:
         """Refuse, before anything runs, what is wrong in the parameters no edge will replace
         (``params`` holds only those here), so that a streamed run answers a 4xx rather than
         an error event. Raise FlowError subclasses."""

@@ -10,13 +10,13 @@ chose must pass ``egress``: public addresses only, unless the operator allowed i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 
 from django.conf import settings
 
 from .. import egress, openai_chat
 from ..errors import UpstreamError
-from .base import Component, register
+from .base import Component, Produced, register
 
 OPENAI_PROVIDERS = {"", "openai", "openai compatible", "openai-compatible"}
 
@@ -52,13 +52,13 @@ class _ChatModel(Component):
             return settings.OPENAI_BASE_URL, own_key or settings.OPENAI_API_KEY or None, False
         return chosen.url, own_key, not egress.is_allowed(chosen)
 
-    def check(self) -> None:
+    async def check(self) -> None:
         """Before the run: the base URL the flow chose must resolve to public addresses only
         (unless allowed), so a refused one is a 422 even for a streamed run."""
         chosen = self.chosen_base_url()
         if chosen is not None and not egress.is_allowed(chosen):
             with self.egress_policy():
-                egress.require_public(chosen.host, chosen.port)
+                await egress.require_public_async(chosen.host, chosen.port)
 
     @contextmanager
     def egress_policy(self) -> Iterator[None]:
@@ -98,22 +98,23 @@ class _ChatModel(Component):
             public_only=public_only,
         )
 
-    def text_response(self):
+    async def text_response(self):
         request = self.chat_request()
         message = self.message("", sender="Machine", sender_name="AI")
         try:
             with self.egress_policy():  # the connection checks the addresses again (DNS rebinding)
                 if self.context.stream:
                     pieces = []
-                    for piece in openai_chat.stream(request):
-                        pieces.append(piece)
-                        yield "token", {"chunk": piece, "id": message.id, "timestamp": message.timestamp}
+                    async with aclosing(openai_chat.stream(request)) as stream:
+                        async for piece in stream:
+                            pieces.append(piece)
+                            yield "token", {"chunk": piece, "id": message.id, "timestamp": message.timestamp}
                     message.text = "".join(pieces)
                 else:
-                    message.text = openai_chat.complete(request)
+                    message.text = await openai_chat.complete(request)
         except openai_chat.ModelCallFailed as error:
             raise self.model_call_failed(str(error)) from None
-        return message
+        yield Produced(message)
 
 
 @register("LanguageModelComponent")
