@@ -3,7 +3,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -68,8 +68,8 @@ class Flow(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flows")
-    name = models.CharField(max_length=255)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=255, validators=[ProhibitNullCharactersValidator()])
+    description = models.TextField(blank=True, default="", validators=[ProhibitNullCharactersValidator()])
     endpoint_name = models.CharField(
         max_length=255,
         null=True,
@@ -112,9 +112,11 @@ class Flow(models.Model):
             errors["data"] = problems
         if self.owner_id is not None:
             others = Flow.objects.owned_by(self.owner_id).exclude(pk=self.pk)
-            if self.name and others.filter(name=self.name).exists():
+            # Only values clean_fields() accepted are looked up: PostgreSQL refuses a NUL in a query.
+            if self.name and "\x00" not in self.name and others.filter(name=self.name).exists():
                 errors["name"] = [f"You already have a flow named {self.name!r}."]
-            if self.endpoint_name and others.filter(endpoint_name=self.endpoint_name).exists():
+            if (self.endpoint_name and re.search(ENDPOINT_NAME_PATTERN, self.endpoint_name)
+                    and others.filter(endpoint_name=self.endpoint_name).exists()):
                 errors["endpoint_name"] = [f"You already have a flow with the endpoint name {self.endpoint_name!r}."]
         if errors:
             raise ValidationError(errors)
