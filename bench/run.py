@@ -10,11 +10,14 @@ printed at the end and to bench/results/latest.json (git-ignored).
 4. our authentication vs djangorestframework-api-key's HasAPIKey, goal <= 1.0 (as fast or faster);
 5. 64 clients for 60 s on SQLite and on PostgreSQL: no errors, no time-outs, p99, and
    total_uses equal to the requests served;
-6. resident memory per worker after the load.
+6. resident memory per worker after the load;
+then the I/O-bound section (bench/iobound.py): runs that wait on a model (a local stub).
 
 Options (environment): BENCH_QUICK=1 shortens every phase (a smoke run, not for the README);
 BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) is where a throwaway
-database is created and dropped; BENCH_SKIP_POSTGRES=1 skips that half.
+database is created and dropped; BENCH_SKIP_POSTGRES=1 skips that half; BENCH_ONLY=iobound runs
+only the I/O-bound section, BENCH_ONLY=classic everything else (a partial run writes
+latest-<section>.json, not latest.json); bench/iobound.py lists the section's own options.
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,10 +49,12 @@ from bench.server import (  # noqa: E402
     site_env,
     upload_echo_flow,
 )
+from bench import iobound  # noqa: E402
+from bench.modelstub import raise_open_file_limit  # noqa: E402
+from bench.tools import postgres_database, wrk  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RESULTS = ROOT / "bench" / "results"
-WRK_TIMEOUT = "10s"   # slower than this counts as a time-out; p99 is reported too
 
 THROUGHPUT_ROUNDS = 2 if QUICK else 4
 THROUGHPUT_SECONDS = 3 if QUICK else 8
@@ -75,21 +80,6 @@ def machine() -> dict:
         "kernel": platform.release(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def wrk(url: str, *, connections: int, seconds: int, method: str = "GET", body: str = "", api_key: str = "") -> dict:
-    """Run wrk against ``url`` (loopback only) and return its JSON summary."""
-    assert url.startswith("http://127.0.0.1:")
-    env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": body, "WRK_API_KEY": api_key}
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", WRK_TIMEOUT, "-s", str(ROOT / "bench" / "wrk.lua"), url]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((line for line in result.stdout.splitlines() if line.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no summary:\n{result.stdout}\n{result.stderr}")
-    summary = json.loads(line.removeprefix("WRK_JSON "))
-    summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
-    summary["error_count"] = sum(summary["errors"].values())
-    return summary
 
 
 def served_runs(server: AppServer, since_offset: int) -> int:
@@ -192,21 +182,6 @@ def auth_costs(data_dir: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def postgres_database(url: str):
-    """Create a throwaway database next to ``url``'s; return (its URL, a function that drops it)."""
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def goals(results: dict) -> list[tuple[str, str, bool]]:
     """Return ``(figure, value, goal met)`` rows for the table."""
     rows = []
@@ -264,32 +239,51 @@ def print_table(rows: list[tuple[str, str, bool]], about: dict) -> None:
         print(f"| {figure} | {value} | {'met' if met else 'NOT MET'} |")
 
 
+SECTIONS = ("classic", "iobound")
+
+
 def main() -> int:
+    only = os.environ.get("BENCH_ONLY", "")
+    if only and only not in SECTIONS:
+        print(f"BENCH_ONLY must be one of {', '.join(SECTIONS)}, not {only!r}", file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None:
         print("wrk is missing: run `make bench` (it installs it) or apt-get install wrk", file=sys.stderr)
         return 2
-    results = {"machine": machine(), "quick": QUICK}
+    # A SIGTERM unwinds like Ctrl-C, so every server, stub and database of the bench is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    raise_open_file_limit()  # inherited by the servers, the stub and the load generators
+    postgres_url = None
+    if os.environ.get("BENCH_SKIP_POSTGRES") != "1":
+        postgres_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    results = {"machine": machine(), "quick": QUICK, "sections": [only] if only else list(SECTIONS)}
     with tempfile.TemporaryDirectory(prefix="langflow-bench-") as scratch:
         scratch = Path(scratch)
-        results["auth"] = auth_costs(scratch / "auth")
-        log("SQLite server")
-        results["sqlite"] = server_phase("sqlite", site_env(scratch / "sqlite"), with_throughput=True)
-        if os.environ.get("BENCH_SKIP_POSTGRES") != "1":
-            url, drop = postgres_database(os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"))
-            try:
-                log("PostgreSQL server")
-                env = site_env(scratch / "postgresql", DATABASE_URL=url)
-                results["postgresql"] = server_phase("postgresql", env, with_throughput=False)
-            finally:
-                drop()
-    rows = goals(results)
+        if only != "iobound":
+            results["auth"] = auth_costs(scratch / "auth")
+            log("SQLite server")
+            results["sqlite"] = server_phase("sqlite", site_env(scratch / "sqlite"), with_throughput=True)
+            if postgres_url is not None:
+                url, drop = postgres_database(postgres_url)
+                try:
+                    log("PostgreSQL server")
+                    env = site_env(scratch / "postgresql", DATABASE_URL=url)
+                    results["postgresql"] = server_phase("postgresql", env, with_throughput=False)
+                finally:
+                    drop()
+        if only != "classic":
+            results["iobound"] = iobound.run(scratch, postgres_url=postgres_url)
+    rows = goals(results) if only != "iobound" else []
+    if "iobound" in results:
+        rows += iobound.goal_rows(results["iobound"])
     results["table"] = [{"figure": f, "result": v, "met": m} for f, v, m in rows]
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for name in (f"{stamp}.json", "latest.json"):
+    suffix = f"-{only}" if only else ""
+    for name in (f"{stamp}{suffix}.json", f"latest{suffix}.json"):
         (RESULTS / name).write_text(json.dumps(results, indent=2))
     print_table(rows, results["machine"])
-    print(f"\nJSON: {RESULTS / 'latest.json'}")
+    print(f"\nJSON: {RESULTS / f'latest{suffix}.json'}")
     return 0 if all(met for _, _, met in rows) else 1
 
 

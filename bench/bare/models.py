@@ -1,0 +1,7 @@
+from django.db import models
+
+
+class Item(models.Model):
+    """The one table the bare view queries (created by ``migrate --run-syncdb``)."""
+
+    name = models.CharField(max_length=50)
