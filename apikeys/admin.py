@@ -14,6 +14,7 @@ from .services import (
     KeyNotActive,
     audit_log,
     change_key_access,
+    change_key_settings,
     create_api_key,
     revoke_api_key,
     rotate_api_key,
@@ -22,6 +23,7 @@ from .services import (
 Actor = ApiKeyEvent.Actor
 RECENT_EVENTS = 20
 ACCESS_FIELDS = ["access_scope", "access_flows", "access_permissions", "access_allowed_ips"]
+SETTINGS_FIELDS = ["name", "expires_at", "rate_limit"]
 
 
 class FlowChoiceField(forms.ModelMultipleChoiceField):
@@ -68,6 +70,13 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = self.clean_access(super().clean())
+        if not self.instance._state.adding and not self.instance.is_usable:
+            # What a revoked or expired key may do stays as it is (apikeys.services says so again,
+            # under a lock, for a revocation that lands after this form was loaded; and for its
+            # access, which it compares once normalised).
+            state = "revoked" if self.instance.is_revoked else "expired"
+            for field in set(self.changed_data) & {"expires_at", "rate_limit"}:
+                self.add_error(field, f"This key is {state}: this can no longer change.")
         owner = cleaned.get("user") if self.instance._state.adding else self.instance.user
         flows = cleaned.get("access_flows")
         if cleaned.get("access_scope") == SCOPE_CHOSEN and flows and owner is not None:
@@ -119,12 +128,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Never obj.save(): it would write every column as this request read them, and so undo
+            # a revocation (a leak report) that landed meanwhile. Only what the form changed is
+            # written, through the services, which audit each change.
+            who = {"actor": Actor.ADMIN, "actor_user": request.user, "client_ip": client_ip(request)}
+            changed = {field: form.cleaned_data[field] for field in SETTINGS_FIELDS if field in form.changed_data}
             try:
-                change_key_access(obj, form.access(), actor=Actor.ADMIN, actor_user=request.user,
-                                  client_ip=client_ip(request))
+                change_key_settings(obj, **changed, **who)
+            except KeyNotActive as error:
+                self.message_user(request, f"Expiry and rate limit unchanged: {error}", messages.ERROR)
+            try:
+                change_key_access(obj, form.access(), **who)
             except KeyNotActive as error:
                 self.message_user(request, f"Access unchanged: {error}", messages.ERROR)
+            obj.refresh_from_db()
             return None
         created, raw_key = create_api_key(
             user=form.cleaned_data["user"], name=form.cleaned_data["name"],

@@ -232,6 +232,58 @@ def change_key_access(
     return changes
 
 
+_UNSET = object()
+
+
+def _describe_expiry(moment: datetime.datetime | None) -> str:
+    return _utc(moment) if moment else "never"
+
+
+def _describe_rate(rate: str) -> str:
+    return rate or "the server's default"
+
+
+def change_key_settings(
+    api_key: ApiKey,
+    *,
+    name=_UNSET,
+    expires_at=_UNSET,
+    rate_limit=_UNSET,
+    actor: str = Actor.ADMIN,
+    actor_user=None,
+    client_ip: str | None = None,
+) -> list[str]:
+    """Change some of the key's name, expiry and rate limit (left out: unchanged); return the changes.
+
+    Writes only the columns that change, so a revocation that lands meanwhile (a leak report,
+    the owner) is never written back over: nothing here can un-revoke a key. Expiry and rate
+    limit are part of what a key may do, so each change is one audit line, and a revoked or
+    expired key's stay as they are (KeyNotActive): extending an expired key would revive it.
+    """
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        wanted = {field: value for field, value in
+                  (("name", name), ("expires_at", expires_at), ("rate_limit", rate_limit))
+                  if value is not _UNSET and getattr(locked, field) != value}
+        lines = []
+        if "expires_at" in wanted:
+            lines.append(f"Expiry: {_describe_expiry(locked.expires_at)} → {_describe_expiry(wanted['expires_at'])}")
+        if "rate_limit" in wanted:
+            lines.append(f"Rate limit: {_describe_rate(locked.rate_limit)} → {_describe_rate(wanted['rate_limit'])}")
+        if lines and locked.is_revoked:
+            raise KeyNotActive("This key is revoked: its expiry and rate limit can no longer change.")
+        if lines and locked.is_expired:
+            raise KeyNotActive("This key has expired: its expiry and rate limit can no longer change.")
+        if wanted:
+            ApiKey.objects.filter(pk=locked.pk).update(**wanted)
+        for detail in lines:
+            record_event(locked, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=actor,
+                         actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, detail=detail)
+    for field, value in wanted.items():
+        setattr(api_key, field, value)
+    return lines
+
+
 def remove_flow_from_key_scopes(flow) -> int:
     """Take ``flow`` (being deleted) out of every key limited to it; return how many keys changed.
 
