@@ -86,10 +86,30 @@ def clean_allowed_ips(entries: Iterable[str] | str) -> tuple[str, ...]:
             networks.append(str(network))
     if errors:
         raise ValidationError(errors)
+    whole_families = _families_covered_whole(networks)
+    if whole_families:
+        raise ValidationError(
+            f"The allowed IPs cover every {' and every '.join(whole_families)} address, which is no limit: "
+            f"leave them empty to allow any address, or list the networks the key is used from."
+        )
     if len(networks) > MAX_ALLOWED_IPS:
         raise ValidationError(f"At most {MAX_ALLOWED_IPS} addresses or ranges (there are {len(networks)}): "
                               f"use wider CIDR ranges.")
     return tuple(networks)
+
+
+def _families_covered_whole(networks: list[str]) -> list[str]:
+    """``["IPv4"]``, ``["IPv6"]``, both or neither: the families that the networks, together, cover
+    entirely (``0.0.0.0/0``, ``::/0``, or halves such as ``0.0.0.0/1`` with ``128.0.0.0/1``).
+
+    Such a list would show the key as "IP-limited" while refusing nobody of that family.
+    """
+    covered = []
+    for version, family in ((4, "IPv4"), (6, "IPv6")):
+        mine = [ipaddress.ip_network(network) for network in networks if ipaddress.ip_network(network).version == version]
+        if any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(mine)):
+            covered.append(family)
+    return covered
 
 
 def _network(entry: str):

@@ -47,10 +47,38 @@ def second_flow(user):
     ("2001:DB8:0:0::/32", "2001:db8::/32"),
     ("::ffff:10.0.0.1", "10.0.0.1/32"),
     ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
-    ("0.0.0.0/0", "0.0.0.0/0"),
+    ("0.0.0.0/1", "0.0.0.0/1"),
 ])
 def test_allowed_ips_are_stored_as_normalised_networks(entry, network):
     assert access.clean_allowed_ips([entry]) == (network,)
+
+
+@pytest.mark.parametrize(("entries", "families"), [
+    (["0.0.0.0/0"], "every IPv4 address"),
+    (["::/0"], "every IPv6 address"),
+    (["10.0.0.1", "0.0.0.0/0", "::/0"], "every IPv4 and every IPv6 address"),
+    (["0.0.0.0/1", "128.0.0.0/1"], "every IPv4 address"),
+    (["::ffff:0.0.0.0/96"], "every IPv4 address"),
+    (["1.2.3.4/0"], "every IPv4 address"),
+    (["::/1", "8000::/1", "10.0.0.0/8"], "every IPv6 address"),
+])
+def test_an_allow_list_covering_a_whole_address_family_is_refused_as_no_limit(entries, families):
+    with pytest.raises(ValidationError) as caught:
+        access.clean_allowed_ips(entries)
+    [message] = caught.value.messages
+    assert f"cover {families}, which is no limit" in message and "leave them empty" in message
+
+
+def test_the_key_api_refuses_it_with_that_message(client, user):
+    client.force_login(user)
+    response = client.post("/api/v1/api_key/", {"name": "x", "allowed_ips": ["0.0.0.0/0"]},
+                           content_type="application/json")
+    assert response.status_code == 422 and "which is no limit" in response.json()["errors"]["allowed_ips"][0]
+    api_key, _ = create_api_key(user=user)
+    response = client.patch(f"/api/v1/api_key/{api_key.pk}", {"allowed_ips": ["::/0"]},
+                            content_type="application/json")
+    assert response.status_code == 422 and "every IPv6 address" in response.json()["detail"]
+    assert ApiKey.objects.get(pk=api_key.pk).allowed_ips == []
 
 
 def test_allowed_ips_from_a_textarea_split_on_lines_commas_and_spaces_and_lose_duplicates():
