@@ -1,12 +1,20 @@
-"""Middleware of our own: security headers, and static files, for both sync and async serving.
+"""The site's middleware, for both sync and async serving: ours, and Django's run in place.
 
 The site is served through ASGI. Django runs a middleware that is not async-capable by handing
-the whole rest of the request to a thread, an async run view included, so every middleware in
-``settings.MIDDLEWARE`` must be async-capable; ``tests/site/test_asgi.py`` checks it.
+the whole rest of the request to a thread, an async run view included, and runs each hook of an
+async-capable ``MiddlewareMixin`` on a thread of its own: a dozen thread hops per request, the
+bulk of a short request's cost. The hooks of Django's middleware below do no I/O (the session
+and the user are loaded lazily, by the views, on their threads), so here they run in place on
+the event loop; only saving a changed session, or messages, goes to a thread.
+``tests/site/test_asgi.py`` checks that every middleware in ``settings.MIDDLEWARE`` is one of these.
 """
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpResponse
+from django.middleware import clickjacking, common, csrf, security
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 # Scripts, styles, fonts and images come from this origin only: no inline scripts, no inline
@@ -117,3 +125,87 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         for header, value in response.items():
             whole[header] = value
         return whole
+
+
+class InPlaceHooks:
+    """For a Django ``MiddlewareMixin``: under ASGI, call its hooks on the event loop.
+
+    ``response_needs_thread`` says when ``process_response`` may do I/O (then it runs on the
+    request's thread, as Django would have run it). Under WSGI nothing changes.
+    """
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode and hasattr(self, "process_view"):
+            self.process_view = self.process_view_in_place  # Django hops to a thread for a sync one
+
+    async def process_view_in_place(self, request, *args, **kwargs):
+        return type(self).process_view(self, request, *args, **kwargs)
+
+    async def __acall__(self, request):
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self.response_needs_thread(request, response):
+                return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+            response = self.process_response(request, response)
+        return response
+
+    def response_needs_thread(self, request, response) -> bool:
+        return False
+
+
+class SecurityMiddleware(InPlaceHooks, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(InPlaceHooks, sessions_middleware.SessionMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        # Saving writes the session; anything else reads attributes already in memory.
+        return session is not None and (session.modified or self.get_save_every_request())
+
+    def get_save_every_request(self) -> bool:
+        from django.conf import settings
+
+        return settings.SESSION_SAVE_EVERY_REQUEST
+
+
+class CommonMiddleware(InPlaceHooks, common.CommonMiddleware):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class CsrfViewMiddleware(InPlaceHooks, csrf.CsrfViewMiddleware):
+    """The token check in place; a refusal's page (it reads the user) rendered on a thread."""
+
+    async def process_view_in_place(self, request, *args, **kwargs):
+        try:
+            return await super().process_view_in_place(request, *args, **kwargs)
+        except _Refused as refused:
+            return await sync_to_async(csrf.CsrfViewMiddleware._reject, thread_sensitive=True)(
+                self, request, refused.reason)
+
+    def _reject(self, request, reason):
+        if self.async_mode:
+            raise _Refused(reason)
+        return super()._reject(request, reason)
+
+
+class AuthenticationMiddleware(InPlaceHooks, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(InPlaceHooks, messages_middleware.MessageMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        # Storing messages writes to the session (which may first have to be read).
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class XFrameOptionsMiddleware(InPlaceHooks, clickjacking.XFrameOptionsMiddleware):
+    pass

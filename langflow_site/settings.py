@@ -65,15 +65,16 @@ INSTALLED_APPS = [
     "langflow_site.apps.SiteConfig",
 ]
 
+# Django's own middleware, each run in place on the event loop under ASGI (langflow_site.middleware).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "langflow_site.middleware.SecurityMiddleware",
     "langflow_site.middleware.StaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "langflow_site.middleware.SessionMiddleware",
+    "langflow_site.middleware.CommonMiddleware",
+    "langflow_site.middleware.CsrfViewMiddleware",
+    "langflow_site.middleware.AuthenticationMiddleware",
+    "langflow_site.middleware.MessageMiddleware",
+    "langflow_site.middleware.XFrameOptionsMiddleware",
     "langflow_site.middleware.SecurityHeadersMiddleware",
     "langflow_site.resilience.DatabaseOutageMiddleware",
     "langflow_site.errors.ClientErrorMiddleware",
@@ -323,5 +324,8 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # One line per model call would double the access log; failures are logged by flows.engine.model.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "httpcore": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
