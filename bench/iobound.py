@@ -78,7 +78,7 @@ MODEL_STREAM = "stub,delay=0.5,stream_seconds=0.5,chunks=10"       # 1 s in all,
 MODEL_WAVE = f"stub,delay=0,stream_seconds={STREAM_SECONDS:g},chunks=20"
 RUN_TIMEOUT = 30.0                  # a run slower than this is a time-out (an error)
 WAVE_GIVE_UP = 6                    # stop waiting for the wave after this many times the model's stream
-SETTLE_LIMIT = 60.0
+SETTLE_LIMIT = 30.0
 
 # Goals (issue 10).
 GOAL_RATE = 0.8
