@@ -33,6 +33,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -190,29 +191,29 @@ def probe_targets(server: AppServer, other_key: str, cookie: str) -> list[dict]:
 
 def loadgen(spec: dict, *, limit: float, sample=None, every: float = 0.25) -> dict:
     """Run bench/loadgen.py on ``spec`` in its own process, calling ``sample()`` every ``every`` s meanwhile."""
-    process = subprocess.Popen([PYTHON, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        process.stdin.write(json.dumps(spec).encode())
-        process.stdin.close()
-        deadline = time.monotonic() + limit
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the load generator was still running after {limit:.0f} s")
-            if sample is not None:
-                sample()
-            time.sleep(every)
-        output, errors = process.stdout.read(), process.stderr.read()
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen([PYTHON, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=output,
+                                   stderr=errors, start_new_session=True)
+        try:
+            process.stdin.write(json.dumps(spec).encode())
+            process.stdin.close()
+            deadline = time.monotonic() + limit
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the load generator was still running after {limit:.0f} s")
+                if sample is not None:
+                    sample()
+                time.sleep(every)
+        finally:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
         if process.returncode != 0:
-            raise RuntimeError(f"the load generator failed ({process.returncode}):\n{errors.decode()[-3000:]}")
-        return json.loads(output)
-    finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        for pipe in (process.stdout, process.stderr):
-            pipe.close()
+            errors.seek(0)
+            raise RuntimeError(f"the load generator failed ({process.returncode}):\n{errors.read().decode()[-3000:]}")
+        output.seek(0)
+        return json.loads(output.read())
 
 
 def settle(stub: ModelStub, limit: float = SETTLE_LIMIT) -> bool:
@@ -293,7 +294,7 @@ def closed_load(server: AppServer, stub: ModelStub, run_url: str, body: str, api
         f"p99 {load['latency']['p99_ms']} ms; loadgen CPU {result['loadgen_cpu_seconds']} s; "
         + probe_summary(result["probes"]))
     if not settle(stub):
-        log("    (the server was still calling the model a minute later)")
+        log(f"    (the server was still calling the model {SETTLE_LIMIT:g} s later)")
     return result
 
 
@@ -471,8 +472,6 @@ def selfcheck(scratch: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     """``python -m bench.iobound --selfcheck``: the loads against the bare project alone."""
-    import tempfile
-
     from bench.modelstub import raise_open_file_limit
 
     if argv != ["--selfcheck"]:
