@@ -86,7 +86,7 @@ def test_the_closed_loop_keeps_its_clients_busy_and_drains_at_the_end():
         stats = stub.stats()
     load = result["load"]
     assert load["error_count"] == 0 and load["statuses"] == {"200": load["completed"]}
-    assert 16 <= load["completed"] <= 24                     # 4 clients x 1 s / 0.2 s, each finishing its last
+    assert 12 <= load["completed"] <= 24   # 4 clients x 1 s / 0.2 s (+ the last of each); one client alone: 5
     # keep-alive: one connection per client and per probe (plus this test's own two stats calls)
     assert stats["connections"] <= 4 + 2 + 2
     assert load["latency"]["p50_ms"] >= 200
