@@ -5,6 +5,11 @@ anybody, so it is read only when that peer is listed in ``TRUSTED_PROXIES`` (add
 CIDR networks). Each proxy appends the address it received the request from, so the header
 is read from the right: the first address that is not one of our proxies is the client.
 Everything to its left was written by the client itself and is ignored.
+
+A proxy on the same machine may talk to the server over a Unix socket instead: the peer then has
+no IP address (servers leave ``REMOTE_ADDR`` empty or unset, or put the socket's path there).
+Listing the literal entry ``unix`` in TRUSTED_PROXIES trusts such a peer, so the header names the
+client; without it, the client's address is unknown (None).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+UNIX_SOCKET = "unix"  # the TRUSTED_PROXIES entry for a proxy connected over a Unix socket
 
 
 @functools.lru_cache(maxsize=4096)  # every request parses its peer's address, often more than once
@@ -44,6 +50,18 @@ def cached_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return parse_networks(entries)
 
 
+def parse_proxies(entries) -> tuple[tuple[IPNetwork, ...], bool]:
+    """Return TRUSTED_PROXIES as ``(networks, whether a Unix-socket peer is trusted)``; raise ValueError on a bad entry."""
+    entries = [entry.strip() for entry in entries]
+    unix = any(entry.lower() == UNIX_SOCKET for entry in entries)
+    return parse_networks(entry for entry in entries if entry.lower() != UNIX_SOCKET), unix
+
+
+@functools.lru_cache(maxsize=64)
+def _trusted_proxies(entries: tuple[str, ...]) -> tuple[tuple[IPNetwork, ...], bool]:
+    return parse_proxies(entries)
+
+
 def is_in_networks(address: str | None, entries: tuple[str, ...]) -> bool:
     """Whether ``address`` (a client IP, possibly None when unknown) lies in one of ``entries``."""
     parsed = parse_ip(address or "")
@@ -57,10 +75,11 @@ def _meta_name(header: str) -> str:
 def client_ip(request) -> str | None:
     """Return the client's address as a string, or None when the peer's address is unknown."""
     remote = parse_ip(request.META.get("REMOTE_ADDR") or "")
+    networks, unix = _trusted_proxies(tuple(settings.TRUSTED_PROXIES))
     if remote is None:
-        return None
-    networks = cached_networks(tuple(settings.TRUSTED_PROXIES))
-    if not networks or not _in_any(remote, networks):
+        if not unix:  # a Unix-socket peer that is not ours to believe, or no peer address at all
+            return None
+    elif not networks or not _in_any(remote, networks):
         return str(remote)
     hops = [hop for hop in request.META.get(_meta_name(settings.CLIENT_IP_HEADER), "").split(",") if hop.strip()]
     client = remote
@@ -71,7 +90,7 @@ def client_ip(request) -> str | None:
         client = address
         if not _in_any(address, networks):
             break
-    return str(client)
+    return None if client is None else str(client)
 
 
 def _in_any(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 
 from apikeys.rates import RATE_HELP, is_valid_rate
-from langflow_site.net import parse_networks
+from langflow_site.net import parse_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,11 +213,11 @@ API_KEY_LEAK_REPORT_RATE = _rate("API_KEY_LEAK_REPORT_RATE", "30/hour")
 API_KEY_RATE = _rate("API_KEY_RATE", "")
 
 # Client addresses (langflow_site.net.client_ip): CLIENT_IP_HEADER is believed only when the
-# direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks).
+# direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks; "unix": a peer on a Unix socket).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="X-Forwarded-For")
 try:
-    parse_networks(TRUSTED_PROXIES)
+    parse_proxies(TRUSTED_PROXIES)
 except ValueError as error:
     raise environ.ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
 
