@@ -37,13 +37,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw_key_from_request(request)
         if raw is None:
             return None
-        throttle = FailedAuthenticationThrottle()
-        throttle.check(request)
         address = client_ip(request)
+        failures = FailedAuthenticationThrottle(address)
+        failures.check()
         try:
             api_key = authenticate_api_key(raw, client_ip=address)
         except InvalidApiKey as error:
-            throttle.record_failure()
+            failures.record_failure()  # past the limit (a race of failures): 429, and no audit line
             record_failed_authentication(error, client_ip=address)
             message = ADDRESS_REFUSED_MESSAGE if isinstance(error, AddressNotAllowed) else INVALID_KEY_MESSAGE
             raise exceptions.AuthenticationFailed(message) from None

@@ -1,93 +1,109 @@
-"""Rate limits around API keys, on DRF's throttles over Django's cache (Redis via CACHE_URL).
+"""Rate limits around API keys, counted by ``langflow_site.throttling`` (atomic, shared by every worker).
 
-The cache must be shared by every app server in production, or each worker counts alone.
-Rates are read from settings at each request, so they can be changed in tests and per key.
+Three limits, each a DRF rate ("20/min") read from settings at each request, so tests and
+per-key rates can change it:
+
+* failed key authentications per client address (API_KEY_FAILED_AUTH_RATE), used by
+  ``apikeys.authentication`` itself, since DRF runs its throttles after authentication;
+* leak reports per client address (API_KEY_LEAK_REPORT_RATE), a DRF throttle on the route;
+* requests per key (the key's own ``rate_limit``, else API_KEY_RATE; none by default), a DRF
+  throttle on every API view. Sessions are not counted.
+
+Each answers 429 with Retry-After (the seconds until its window ends).
 """
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from rest_framework import exceptions
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from langflow_site.net import client_ip
+from langflow_site.throttling import Rate, Throttle
 
 from .models import ApiKey
 
-
-class _ClientIpThrottle(SimpleRateThrottle):
-    """Counts per client address, found by ``langflow_site.net.client_ip`` (TRUSTED_PROXIES aware)."""
-
-    rate_setting = ""
-
-    def get_rate(self):
-        return getattr(settings, self.rate_setting) or None
-
-    def get_ident(self, request):
-        return client_ip(request) or "unknown"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+FAILED_AUTH_MESSAGE = "Too many failed API key attempts from your address."
 
 
-class FailedAuthenticationThrottle(_ClientIpThrottle):
-    """Failed key authentications per client IP (API_KEY_FAILED_AUTH_RATE).
+class FailedAuthenticationThrottle:
+    """Failed key authentications from one client address, API_KEY_FAILED_AUTH_RATE per window.
 
-    DRF runs throttles after authentication, where a failing key never arrives, so the
-    authentication class uses this one itself: ``check()`` before verifying a key, and
-    ``record_failure()`` after a refusal. While an address is over the limit every key it
-    sends is refused unread, a right one too, so guessing learns nothing.
+    ``check()`` before a key is verified (one cache read: the only cost a valid key pays), and
+    ``record_failure()`` after a refusal. While the address is at its limit every key it sends
+    is refused unread, a right one too, so guessing learns nothing. Two failures verified at the
+    same moment can both pass ``check()``; the count settles it: a failure counted past the
+    limit is answered 429 too, and not written to the audit log.
     """
 
-    scope = "failed_api_key"
-    rate_setting = "API_KEY_FAILED_AUTH_RATE"
+    def __init__(self, address: str | None):
+        rate = Rate.parse(settings.API_KEY_FAILED_AUTH_RATE)
+        self.throttle = Throttle("failed-api-key", rate) if rate else None
+        self.ident = address or "unknown"
 
-    def check(self, request) -> None:
-        """Raise Throttled (429 with Retry-After) when the address is over its limit."""
-        if self.rate is None:
-            return
-        self.key = self.get_cache_key(request, None)
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        if len(self.history) >= self.num_requests:
-            wait = self.wait()
-            raise exceptions.Throttled(
-                wait=wait, detail="Too many failed API key attempts from your address."
-            )
+    def check(self) -> None:
+        """Raise Throttled (429 with Retry-After) when the address is at its limit."""
+        if self.throttle is not None:
+            self._refuse_for(self.throttle.seconds_blocked(self.ident))
 
     def record_failure(self) -> None:
-        """Count one failure; call after ``check()`` on the same request."""
-        if self.rate is not None:
-            self.throttle_success()  # DRF's name for "append this request to the window"
+        """Count one failure; raise Throttled if it went past the limit."""
+        if self.throttle is not None:
+            now = time.time()
+            window = self.throttle.hit(self.ident, now=now)
+            if window.count > self.throttle.rate.limit:
+                self._refuse_for(window.seconds_left(now))
+
+    @staticmethod
+    def _refuse_for(seconds: int) -> None:
+        if seconds:
+            raise exceptions.Throttled(wait=seconds, detail=FAILED_AUTH_MESSAGE)
 
 
-class LeakReportThrottle(_ClientIpThrottle):
-    """Leaked-key reports per client IP (API_KEY_LEAK_REPORT_RATE): the route needs no sign-in."""
+class _CountingThrottle(BaseThrottle):
+    """A DRF throttle that counts each request it sees and admits ``limit`` per window."""
 
-    scope = "api_key_leak_report"
-    rate_setting = "API_KEY_LEAK_REPORT_RATE"
-
-
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Requests per API key: the key's own ``rate_limit``, else API_KEY_RATE (empty: no limit).
-
-    Session requests are not counted here.
-    """
-
-    scope = "api_key"
+    scope = ""
 
     def __init__(self):
-        self.rate = None  # chosen per request, from the key
+        self.seconds = None
+
+    def rate_and_ident(self, request) -> tuple[Rate | None, str]:
+        raise NotImplementedError
 
     def allow_request(self, request, view):
+        rate, ident = self.rate_and_ident(request)
+        if rate is None:
+            return True
+        now = time.time()
+        window = Throttle(self.scope, rate).hit(ident, now=now)
+        if window.count <= rate.limit:
+            return True
+        self.seconds = window.seconds_left(now)
+        return False
+
+    def wait(self):
+        return self.seconds
+
+
+class LeakReportThrottle(_CountingThrottle):
+    """Leaked-key reports per client address (API_KEY_LEAK_REPORT_RATE): the route needs no sign-in."""
+
+    scope = "api-key-leak-report"
+
+    def rate_and_ident(self, request):
+        return Rate.parse(settings.API_KEY_LEAK_REPORT_RATE), client_ip(request) or "unknown"
+
+
+class ApiKeyRateThrottle(_CountingThrottle):
+    """Requests per API key: the key's own ``rate_limit``, else API_KEY_RATE (empty: no limit, no cache access)."""
+
+    scope = "api-key"
+
+    def rate_and_ident(self, request):
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         if api_key is None:
-            return True
-        self.rate = api_key.rate_limit or settings.API_KEY_RATE or None
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+            return None, ""
+        return Rate.parse(api_key.rate_limit or settings.API_KEY_RATE), str(api_key.pk)

@@ -48,7 +48,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "users.apps.SiteAdminConfig",  # django.contrib.admin, its sign-in throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -141,7 +141,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The cache holds the throttles' counters (langflow_site.throttling), so every process must share it:
+# by default a table of the database (langflow_site.cache, created by migrate), else CACHE_URL
+# (redis://host:6379/1 in production).
+CACHE_URL = env.str("CACHE_URL", default="")
+CACHES = {
+    "default": env.cache_url_config(CACHE_URL) if CACHE_URL else {
+        "BACKEND": "langflow_site.cache.DatabaseCache",
+        "LOCATION": "langflow_cache",
+        # Expired rows are culled first; past this many live ones, a third are dropped.
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
 
 AUTH_USER_MODEL = "users.User"
 PASSWORD_HASHERS = [
@@ -165,6 +176,8 @@ CSRF_FAILURE_VIEW = "users.views.csrf_failure"
 LOGIN_THROTTLE_FAILURES = env.int("LOGIN_THROTTLE_FAILURES", default=5)
 LOGIN_THROTTLE_IP_FAILURES = env.int("LOGIN_THROTTLE_IP_FAILURES", default=20)
 LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=15 * 60)
+# Every password check goes through the sign-in throttle: the sign-in page and the admin's sign-in here.
+AUTHENTICATION_BACKENDS = ["users.backends.ThrottledModelBackend"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

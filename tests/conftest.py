@@ -1,5 +1,11 @@
+from contextlib import contextmanager
+from functools import partial
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import BaseDatabaseCache
+from django.db import connection as default_connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from apikeys.services import create_api_key
@@ -30,12 +36,77 @@ def database_work_inside_the_test_transaction(settings):
     settings.DB_WORK_ON_CALLING_THREAD = True
 
 
+_DATABASE_FIXTURES = ("transactional_db", "live_server", "db", "django_db_reset_sequences")
+
+
+def _database_cache_table() -> str | None:
+    backend = caches["default"]
+    return backend._table if isinstance(backend, BaseDatabaseCache) else None
+
+
+def _uses_the_database(request) -> bool:
+    """Whether the test may touch the database; if so, make sure its database is set up already."""
+    if request.node.get_closest_marker("django_db"):
+        return True  # pytest-django's own autouse fixture has set it up
+    for name in _DATABASE_FIXTURES:
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+            return True
+    return False
+
+
 @pytest.fixture(autouse=True)
-def empty_cache():
-    """Throttle counters live in the cache (Redis in CI's second pass): each test starts from zero."""
+def empty_cache(request):
+    """Throttle counters live in the cache: each test starts from zero.
+
+    The default cache is a table of the test database (langflow_site.cache), which only tests that
+    use the database can reach; Redis (CI's second pass) is cleared around every test.
+    """
+    if _database_cache_table() is not None and not _uses_the_database(request):
+        yield
+        return
     cache.clear()
     yield
     cache.clear()
+
+
+class AppQueries(CaptureQueriesContext):
+    """The connection's statements, minus the default cache's.
+
+    The default cache is a table of the same database (Redis in CI's second pass): a query count
+    then means the same on every backend. The throttle tests count the cache's reads themselves.
+    """
+
+    @property
+    def captured_queries(self):
+        table = _database_cache_table()
+        queries = super().captured_queries
+        if table is None:
+            return queries
+        quoted = self.connection.ops.quote_name(table)
+        return [query for query in queries if quoted not in query["sql"]]
+
+
+@contextmanager
+def _assert_app_queries(num, exact=True, connection=None, info=None):
+    with AppQueries(connection or default_connection) as context:
+        yield context
+    performed = len(context)
+    if performed != num if exact else performed > num:
+        statements = "\n\n".join(query["sql"] for query in context.captured_queries)
+        pytest.fail(f"Expected {'' if exact else 'at most '}{num} queries, {performed} were done"
+                    f"{f' ({info})' if info else ''}:\n\n{statements}")
+
+
+@pytest.fixture
+def django_assert_num_queries():
+    """pytest-django's fixture, counting ``AppQueries``."""
+    return _assert_app_queries
+
+
+@pytest.fixture
+def django_assert_max_num_queries():
+    return partial(_assert_app_queries, exact=False)
 
 
 @pytest.fixture

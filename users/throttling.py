@@ -1,73 +1,90 @@
-"""Slow down password guessing on the sign-in page, with counters in Django's cache.
+"""Slow down password guessing: one throttle shared by every place that checks a password.
 
-Two counters, both reset by the window expiring:
+The sign-in page, the admin's sign-in (both through ``users.backends.ThrottledModelBackend``)
+and the current-password check of a password change (``users.forms``) all go through
+``check_password``. Two counters (``langflow_site.throttling``), both per client address:
 
-* per client IP and username: a few failures lock that pair (the usual guessing of one account);
-* per client IP alone: a higher limit, so trying many usernames from one address locks it too.
+* per address and username: LOGIN_THROTTLE_FAILURES failures lock that pair (guessing one account);
+* per address alone: LOGIN_THROTTLE_IP_FAILURES failures for any usernames lock the address.
 
-While locked, every attempt is refused before the password is checked, so a right guess during
-the lockout tells the attacker nothing. A successful sign-in clears the pair's counter.
-The cache must be shared by every app server (CACHE_URL=redis://... in production), or each
-worker counts on its own. The client's address comes from ``langflow_site.net.client_ip``, which
-reads X-Forwarded-For only from TRUSTED_PROXIES.
+Failures count within LOGIN_THROTTLE_WINDOW seconds of the first; the failure that reaches a
+limit locks for a whole window from then on. While locked, every attempt is refused before the
+password is checked, so a right guess during the lockout tells the attacker nothing. A right
+password clears the pair's counter. The client's address comes from
+``langflow_site.net.client_ip``, which believes a proxy's header only from TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 
+from langflow_site import throttling
 from langflow_site.net import client_ip
 
-_PREFIX = "login-throttle"
+T = TypeVar("T")
 
 
-def _username_token(username: str) -> str:
-    # Hashed so any username, however long or odd, makes a valid cache key.
-    return hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+class SignInLocked(PermissionDenied):
+    """Too many failed password checks from this client: refused without checking the password.
+
+    A ``PermissionDenied``, so ``django.contrib.auth.authenticate`` stops at once and returns None.
+    """
+
+    def __init__(self, seconds: int):
+        super().__init__(wait_message(seconds))
+        self.seconds = seconds
 
 
-def _counters(request, username: str) -> list[tuple[str, int]]:
+def _counters(request, username: str) -> list[tuple[throttling.Throttle, str]]:
+    window = settings.LOGIN_THROTTLE_WINDOW
     ip = client_ip(request) or "unknown"
-    return [
-        (f"{_PREFIX}:pair:{ip}:{_username_token(username)}", settings.LOGIN_THROTTLE_FAILURES),
-        (f"{_PREFIX}:ip:{ip}", settings.LOGIN_THROTTLE_IP_FAILURES),
-    ]
+    pair = throttling.Throttle("sign-in:pair", throttling.Rate(settings.LOGIN_THROTTLE_FAILURES, window))
+    address = throttling.Throttle("sign-in:ip", throttling.Rate(settings.LOGIN_THROTTLE_IP_FAILURES, window))
+    return [(pair, f"{ip}\n{username.strip().casefold()}"), (address, ip)]
 
 
 def seconds_locked(request, username: str) -> int:
-    """Return how many seconds sign-in stays refused for this client and username (0: not locked)."""
+    """Return how many seconds password checks stay refused for this client and username (0: not locked)."""
     now = time.time()
-    remaining = 0.0
-    for key, _limit in _counters(request, username):
-        until = cache.get(f"{key}:locked-until")
-        if until is not None:
-            remaining = max(remaining, until - now)
-    return math.ceil(remaining) if remaining > 0 else 0
+    counters = _counters(request, username)
+    windows = throttling.windows(counters, now=now)
+    return max(throttle.blocked_for(window, now) for (throttle, _ident), window in zip(counters, windows))
 
 
 def record_failure(request, username: str) -> None:
-    """Count one failed sign-in; lock the counter that reaches its limit for the whole window."""
-    window = settings.LOGIN_THROTTLE_WINDOW
-    for key, limit in _counters(request, username):
-        cache.add(key, 0, timeout=window)
-        try:
-            failures = cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.set(key, 1, timeout=window)
-            failures = 1
-        if failures >= limit:
-            cache.set(f"{key}:locked-until", time.time() + window, timeout=window)
+    """Count one failed password check; the counter that reaches its limit locks for a whole window."""
+    now = time.time()
+    for throttle, ident in _counters(request, username):
+        if throttle.hit(ident, now=now).count >= throttle.rate.limit:
+            throttle.restart(ident, count=throttle.rate.limit, now=now)
 
 
 def clear_failures(request, username: str) -> None:
-    """Forget the failures of this client and username after a successful sign-in."""
-    pair_key, _limit = _counters(request, username)[0]
-    cache.delete(pair_key)
+    """Forget the failures of this client and username after a right password."""
+    throttle, ident = _counters(request, username)[0]
+    throttle.reset(ident)
+
+
+def check_password(request, username: str, check: Callable[[], T]) -> T:
+    """Run one password ``check`` under the throttle and return its result (falsy: a wrong password).
+
+    Raise ``SignInLocked`` instead, without running it, while the client is locked out.
+    """
+    seconds = seconds_locked(request, username)
+    if seconds:
+        raise SignInLocked(seconds)
+    result = check()
+    if result:
+        clear_failures(request, username)
+    else:
+        record_failure(request, username)
+    return result
 
 
 def wait_message(seconds: int) -> str:

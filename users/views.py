@@ -6,7 +6,17 @@ from django.urls import reverse_lazy
 
 from langflow_site import views as site_views
 
-from .forms import ThrottledAuthenticationForm
+from .forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
+
+
+def answer_lockout(response):
+    """Answer 429 with Retry-After when the page's form was refused because the client is locked out."""
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    seconds = getattr(form, "seconds_locked", 0)
+    if seconds:
+        response.status_code = 429
+        response["Retry-After"] = str(seconds)
+    return response
 
 
 class SignInView(auth_views.LoginView):
@@ -18,12 +28,8 @@ class SignInView(auth_views.LoginView):
 
     def form_invalid(self, form):
         response = super().form_invalid(form)
-        if form.seconds_locked:
-            response.status_code = 429
-            response["Retry-After"] = str(form.seconds_locked)
-        else:
-            response.status_code = 400
-        return response
+        response.status_code = 400
+        return answer_lockout(response)
 
 
 class SignOutView(auth_views.LogoutView):
@@ -35,7 +41,16 @@ class SignOutView(auth_views.LogoutView):
         return response
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class ThrottledPasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change with the current-password check under the sign-in throttle."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+class PasswordChangeView(ThrottledPasswordChangeView):
     """Change the password (the session stays signed in), then go back to the start page."""
 
     template_name = "registration/password_change_form.html"
@@ -48,7 +63,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_invalid(self, form):
         response = super().form_invalid(form)
         response.status_code = 400
-        return response
+        return answer_lockout(response)
 
 
 def csrf_failure(request, reason=""):
