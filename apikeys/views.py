@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from flows.models import Flow
 from langflow_site.net import client_ip
 
+from . import show_once
 from .charts import usage_chart
 from .forms import PERMISSION_CHOICES, ApiKeyCreateForm, ApiKeyRotateForm, KeyAccessForm
 from .models import ApiKey
@@ -28,32 +29,23 @@ from .services import (
     rotate_api_key,
 )
 
-# The raw key travels from the create POST to the next page in the server-side session, never
-# in a URL, a cookie or a message, and is popped by the first page that renders it.
-NEW_KEY_SESSION_KEY = "apikeys:new_key"
 DELETE_CONSEQUENCE = "will stop working immediately: every request that uses it will be refused. This cannot be undone."
 
 
-def _pop_new_key(request) -> dict | None:
-    stashed = request.session.pop(NEW_KEY_SESSION_KEY, None)
-    if not stashed:
-        return None
-    api_key = ApiKey.objects.owned_by(request.user).filter(pk=stashed["id"]).first()
-    if api_key is None:
-        return None
-    return {"api_key": api_key, "raw": stashed["raw"]}
-
-
 def _render_list(request, *, create_form=None, status=200):
-    """Render the key list; with ``create_form``, the create dialog is rendered open."""
+    """Render the key list; with ``create_form``, the create dialog is rendered open.
+
+    A key just created is shown here once (``show_once``), on the list's own URL only.
+    """
+    shown = show_once.take(request, page=request.path)
     context = {
         "api_keys": ApiKey.objects.owned_by(request.user),
-        "new_key": _pop_new_key(request),
+        "new_key": shown.new_key,
         "create_form": create_form or ApiKeyCreateForm(owner=request.user),
         "create_open": create_form is not None,
         "delete_consequence": DELETE_CONSEQUENCE,
     }
-    return render(request, "apikeys/apikey_list.html", context, status=status)
+    return shown.finish(render(request, "apikeys/apikey_list.html", context, status=status))
 
 
 @never_cache
@@ -77,14 +69,17 @@ def api_key_create(request):
         user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at(), access=form.access(),
         client_ip=client_ip(request),
     )
-    request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
-    return redirect("apikeys:list")
+    response = redirect("apikeys:list")
+    show_once.stash(request, response, api_key=api_key, raw_key=raw_key, page=reverse("apikeys:list"))
+    return response
 
 
 def _render_detail(request, api_key, *, rotate_form=None, access_form=None, status=200):
+    """Render the key's page; a secret it was just rotated to is shown once, on that page's own URL only."""
+    shown = show_once.take(request, page=request.path)
     context = {
         "api_key": api_key,
-        "new_key": _pop_new_key(request),
+        "new_key": shown.new_key,
         "events": audit_log(api_key),
         "chart": usage_chart(daily_usage(api_key)),
         "rotate_form": rotate_form or ApiKeyRotateForm(),
@@ -94,7 +89,7 @@ def _render_detail(request, api_key, *, rotate_form=None, access_form=None, stat
         "permission_labels": [label for value, label in PERMISSION_CHOICES if value in api_key.permissions],
         "delete_consequence": DELETE_CONSEQUENCE,
     }
-    return render(request, "apikeys/apikey_detail.html", context, status=status)
+    return shown.finish(render(request, "apikeys/apikey_detail.html", context, status=status))
 
 
 @never_cache
@@ -109,7 +104,7 @@ def api_key_detail(request, pk):
 @login_required
 @require_POST
 def api_key_rotate(request, pk):
-    """Give the key a new secret, then show it once on the key's page (through the session)."""
+    """Give the key a new secret, then show it once on the key's page (``show_once``)."""
     api_key = get_object_or_404(ApiKey.objects.owned_by(request.user).select_related("user"), pk=pk)
     form = ApiKeyRotateForm(request.POST)
     if not form.is_valid():
@@ -120,8 +115,10 @@ def api_key_rotate(request, pk):
     except KeyNotActive as error:
         messages.error(request, str(error))
         return redirect("apikeys:detail", pk=api_key.pk)
-    request.session[NEW_KEY_SESSION_KEY] = {"id": str(api_key.pk), "raw": raw_key}
-    return redirect("apikeys:detail", pk=api_key.pk)
+    response = redirect("apikeys:detail", pk=api_key.pk)
+    show_once.stash(request, response, api_key=api_key, raw_key=raw_key,
+                    page=reverse("apikeys:detail", kwargs={"pk": api_key.pk}))
+    return response
 
 
 @never_cache

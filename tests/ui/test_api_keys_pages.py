@@ -1,12 +1,14 @@
 import re
 
 import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apikeys.models import ApiKey
 from apikeys.services import authenticate_api_key, revoke_api_key
-from apikeys.views import NEW_KEY_SESSION_KEY
+from apikeys import show_once
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +52,7 @@ def test_creating_a_key_redirects_and_shows_it_exactly_once(signed_in, user):
     assert authenticate_api_key(raw).pk == api_key.pk
     assert "will not be shown again" in body and "store it somewhere secure" in body
     assert "no-store" in shown["Cache-Control"]
-    assert NEW_KEY_SESSION_KEY not in signed_in.session
+    assert show_once.SESSION_KEY not in signed_in.session
     again = signed_in.get(LIST).content.decode()
     assert raw not in again and "Save your secret key" not in again
 
@@ -132,11 +134,15 @@ def test_a_user_never_sees_another_users_keys(signed_in, other_user, make_key):
     assert "bobs secret key" not in body and theirs.lookup_id not in body
 
 
-def test_a_stashed_key_of_someone_else_is_never_shown(signed_in, other_user, make_key):
+def test_a_stashed_key_of_someone_else_is_never_shown(signed_in, user, other_user, make_key):
     theirs, raw = make_key(other_user)
-    session = signed_in.session
-    session[NEW_KEY_SESSION_KEY] = {"id": str(theirs.pk), "raw": raw}
-    session.save()
+    request = RequestFactory().get(LIST)
+    request.user, request.session = user, signed_in.session
+    response = HttpResponse()
+    show_once.stash(request, response, api_key=theirs, raw_key=raw, page=LIST)
+    request.session.save()
+    name = show_once.cookie_name(str(theirs.pk))
+    signed_in.cookies[name] = response.cookies[name].value
     assert raw not in signed_in.get(LIST).content.decode()
 
 
