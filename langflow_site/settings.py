@@ -18,7 +18,30 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _private_directory(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0700), or tighten it: it holds the secrets and the database."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does (with 0644): its -wal and -shm files copy its mode.
+
+    Files left readable by an older version are tightened too.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if name.stat().st_mode & 0o077 and name.stat().st_uid == os.getuid():
+                name.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
+_private_directory(DATA_DIR)
 
 
 def _secret_from_file(name: str) -> str:
@@ -112,6 +135,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Sessions and digests: readable by the owner only, from the very first start.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:") and Path(DATABASES["default"]["NAME"]).parent.is_dir():
+        _private_sqlite_files(Path(DATABASES["default"]["NAME"]))
     # Tests run on a real file too, so concurrency tests exercise real locking; one file per
     # test process, so two suites can run side by side.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
