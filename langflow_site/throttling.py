@@ -97,11 +97,15 @@ class Throttle:
         """Count one event atomically; return the window with it (its count may exceed the limit)."""
         now = time.time() if now is None else now
         key = self.key(ident)
-        cache.add(key, _pack(now, 0), timeout=self.rate.seconds)
         try:
-            window = self._open_window(cache.incr(key), now)
-        except ValueError:  # the entry expired between add() and incr()
-            window = None
+            value = cache.incr(key)  # the common case: the window is open
+        except ValueError:  # none yet: open one (only one of several racing workers can), then count
+            cache.add(key, _pack(now, 0), timeout=self.rate.seconds)
+            try:
+                value = cache.incr(key)
+            except ValueError:  # expired again in between
+                value = None
+        window = self._open_window(value, now)
         if window is None:  # gone, or a window that has ended and not yet expired from the cache
             return self.restart(ident, count=1, now=now)
         return window
