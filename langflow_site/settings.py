@@ -154,15 +154,14 @@ if DB_POOL_SIZE < 1:
 # Seconds a request waits for a free pooled connection before it answers 503.
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    from psycopg_pool import ConnectionPool
-
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # returned to the pool at the end of each request
+    # Checked when taken from the pool (Django hands the pool its own check for this): a
+    # connection that died with a database restart is replaced, not handed out.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DB_POOL_SIZE,
         "timeout": DB_POOL_TIMEOUT,
-        # A connection that died with a database restart is replaced, not handed out.
-        "check": ConnectionPool.check_connection,
     }
 elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)

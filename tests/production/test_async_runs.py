@@ -6,6 +6,7 @@ a size cap, and a reload or a stop lets the streams in flight finish.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -145,10 +146,22 @@ def test_a_model_answer_over_the_cap_is_a_502_naming_the_node(site):
     assert site.run(answer_bytes=50_000).status == 200  # under the cap
 
 
-def test_a_run_waiting_on_the_model_leaves_the_rest_of_the_site_served(site):
-    """Forty streams wait on a slow model; whoami and plain runs beside them answer at once."""
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise ValueError(pid)
+
+
+def test_a_run_waiting_on_the_model_holds_no_thread_and_the_rest_of_the_site_stays_served(site):
+    """Forty streams wait on a slow model: the workers' threads do not grow with them, and
+    whoami and plain runs beside them answer at once."""
+    idle = {pid: threads_of(pid) for pid in site.server.worker_pids()}
     sockets = [open_stream(site, stream_seconds=6, chunks=6) for _ in range(40)]
     try:
+        busy = {pid: threads_of(pid) for pid in site.server.worker_pids()}
+        # The pool of DB_POOL_SIZE database threads and a few of the runtime's, never one per stream.
+        assert all(busy[pid] <= idle[pid] + 12 for pid in busy), (idle, busy)
         whoami = request("GET", site.server.url("/api/v1/users/whoami"), headers={"x-api-key": site.key})
         assert whoami.status == 200 and whoami.seconds < 0.5
         quick = site.run(delay=0)
@@ -206,3 +219,49 @@ def test_a_reload_or_a_stop_lets_the_streams_in_flight_finish(patient_site, sig)
         assert b'"event": "end"' in result, result[-300:]
     if sig == signal.SIGTERM:
         assert site.server.process.wait(timeout=30) == 0
+
+
+def connections_to(admin_url: str, database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        return connection.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)).fetchone()[0]
+
+
+def test_postgresql_connections_stay_within_the_pool_whatever_runs_are_in_flight(tmp_path):
+    """Two workers with DB_POOL_SIZE=3: a hundred streams in flight, and whoami and plain runs
+    beside them, never hold more than 2 x 3 connections."""
+    from bench.tools import postgres_database
+
+    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    try:
+        url, drop = postgres_database(admin_url)
+    except Exception as error:  # noqa: BLE001 - psycopg's many connection errors
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL at {admin_url}: {error}")
+    database = url.rsplit("/", 1)[1]
+    try:
+        with ModelStub() as stub:
+            server, env, key = start_site(tmp_path, stub, DATABASE_URL=url, DB_POOL_SIZE="3", OPENAI_TIMEOUT="30")
+            with server:
+                site = Site(server, env, key, upload_prompting_flow(server, key), stub)
+                sockets = [send_stream(site, stream_seconds=4, chunks=8) for _ in range(100)]
+                seen = []
+                for sock in sockets:
+                    until_first_token(sock)
+                    seen.append(connections_to(admin_url, database))
+                beside = [site.run(delay=0) for _ in range(5)]
+                seen.append(connections_to(admin_url, database))
+                assert all(reply.status == 200 for reply in beside)
+                results: list = [None] * len(sockets)
+                readers = [threading.Thread(target=read_all, args=(sock, results, i)) for i, sock in enumerate(sockets)]
+                for reader in readers:
+                    reader.start()
+                for reader in readers:
+                    reader.join(timeout=30)
+                assert all(isinstance(r, bytes) and b'"event": "end"' in r for r in results)
+                assert max(seen) <= 2 * 3, seen
+                assert query_total_uses(env)["load"] >= 106
+    finally:
+        drop()
