@@ -22,9 +22,8 @@ on PostgreSQL (the primary key refuses the second insert).
 from __future__ import annotations
 
 import base64
-import pickle
-
 import datetime
+import pickle
 import time
 
 from django.core.cache.backends import db
