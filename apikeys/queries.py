@@ -25,10 +25,17 @@ def _build_key_with_owner(connection):
     key_meta, user_meta = ApiKey._meta, user_model._meta
     key_table, user_table = key_meta.db_table, user_meta.db_table
     owner_column = key_meta.get_field("user").column
+    key_id, lookup_id = quote(key_meta.pk.column), quote(key_meta.get_field("lookup_id").column)
+    wanted, decoy = quote("wanted"), quote("decoy")
+    # The key with this lookup id, else the decoy (the key with the lowest id, one index step
+    # away): a row of each table is read either way. COALESCE evaluates the decoy only when needed.
     rest = (
         f"FROM {quote(key_table)} INNER JOIN {quote(user_table)} "
         f"ON {quote(user_table)}.{quote(user_meta.pk.column)} = {quote(key_table)}.{quote(owner_column)} "
-        f"WHERE {quote(key_table)}.{quote(key_meta.get_field('lookup_id').column)} = %s LIMIT 1"
+        f"WHERE {quote(key_table)}.{key_id} = COALESCE("
+        f"(SELECT {wanted}.{key_id} FROM {quote(key_table)} {wanted} WHERE {wanted}.{lookup_id} = %s), "
+        f"(SELECT {decoy}.{key_id} FROM {quote(key_table)} {decoy} ORDER BY {decoy}.{key_id} LIMIT 1)"
+        f") LIMIT 1"
     )
     return [
         Selection(ApiKey, tuple(key_meta.concrete_fields), key_table),
@@ -36,17 +43,29 @@ def _build_key_with_owner(connection):
     ], rest
 
 
-_key_with_owner = CompiledSelect(_build_key_with_owner)
+_key_or_decoy_with_owner = CompiledSelect(_build_key_with_owner)
+
+
+def find_key_or_decoy(lookup_id: str, *, using: str | None = None) -> tuple[FetchedRow | None, bool]:
+    """Return ``(row, known)``: the row of the key with this lookup id, its owner's columns included,
+    else the row of another key (a decoy) and False.
+
+    One query, which reads a key row and its owner's whether the lookup id is known or not, so
+    that an unknown one costs what a known one with a wrong secret costs (the caller reads the
+    same columns from either). The row is None only while there is no key at all. Never
+    authenticate against a row that is not ``known``. Read the digests with ``row.value(...)``;
+    build the objects with ``key_with_owner(row)`` only once a secret matched.
+    """
+    rows = _key_or_decoy_with_owner.fetch([lookup_id], using=using or router.db_for_read(ApiKey))
+    if not rows:
+        return None, False
+    return rows[0], rows[0].value("lookup_id") == lookup_id
 
 
 def find_key(lookup_id: str, *, using: str | None = None) -> FetchedRow | None:
-    """Return the row of the key with this lookup id (its owner's columns included), or None.
-
-    One indexed query. Read the digests with ``row.value(...)``; build the objects with
-    ``key_with_owner(row)`` only once a secret matched.
-    """
-    rows = _key_with_owner.fetch([lookup_id], using=using or router.db_for_read(ApiKey))
-    return rows[0] if rows else None
+    """Return the row of the key with this lookup id (its owner's columns included), or None."""
+    row, known = find_key_or_decoy(lookup_id, using=using)
+    return row if known else None
 
 
 def key_with_owner(row: FetchedRow) -> ApiKey:

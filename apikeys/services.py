@@ -310,35 +310,40 @@ def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[object, ApiKey | None, s
     """Return ``(key id, key, which secret matched)`` for the lookup id: ``(None, None, None)``
     when unknown, ``(id, None, None)`` when no secret matched.
 
-    Always one indexed query, two HMACs and two constant-time comparisons (current secret,
-    then the previous one of a rotation grace period), whether the key exists or not. The key
-    and its owner are built as objects only once a secret matched, so a wrong secret costs
-    less than a right one.
+    Always the same work, whether the key exists or not: one query that reads a key row and its
+    owner's (another key's when the lookup id is unknown), the same columns read from it, two HMACs and
+    two constant-time comparisons (current secret, then the previous one of a rotation grace
+    period). The key and its owner are built as objects only once a secret matched, so a
+    wrong secret costs less than a right one.
     """
-    row = queries.find_key(parsed.lookup_id)
+    row, known = queries.find_key_or_decoy(parsed.lookup_id)
     if row is not None:
         value = row.value
+        key_id = value("id")
         previous_digest = value("previous_digest")
         has_previous = bool(previous_digest) and ApiKey.grace_period_running(
             previous_digest, value("previous_valid_until"))
         version = value("pepper_version")
-        candidates = [
-            ("current", version, value("digest")),
-            ("previous", value("previous_pepper_version") or version,
-             previous_digest if has_previous else _UNKNOWN_KEY_DIGEST),
-        ]
-    else:
-        version = current_pepper_version()
-        candidates = [("current", version, _UNKNOWN_KEY_DIGEST), ("previous", version, _UNKNOWN_KEY_DIGEST)]
+        current_digest = value("digest")
+        previous_version = value("previous_pepper_version") or version
+    else:  # no key at all (or the decoy just went): nothing to read, nothing to tell apart
+        key_id, previous_digest, has_previous, current_digest = None, "", False, ""
+        version = previous_version = current_pepper_version()
+    if not known:
+        current_digest = _UNKNOWN_KEY_DIGEST
+    candidates = [
+        ("current", version, current_digest),
+        ("previous", previous_version, previous_digest if known and has_previous else _UNKNOWN_KEY_DIGEST),
+    ]
     matched = None
     for name, version, expected in candidates:
         pepper = _pepper(version)
         equal = crypto.digests_match(expected, crypto.digest(parsed.raw, pepper or ""))
-        if equal and pepper is not None and row is not None and matched is None:
+        if equal and pepper is not None and known and matched is None:
             matched = name
-    if row is None:
+    if not known:
         return None, None, None
-    return row.value("id"), (queries.key_with_owner(row) if matched else None), matched
+    return key_id, (queries.key_with_owner(row) if matched else None), matched
 
 
 def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKey:

@@ -6,9 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from apikeys import crypto, services
+from apikeys import crypto, queries, services
 from apikeys.models import ApiKey
 from apikeys.services import InvalidApiKey, authenticate_api_key, create_api_key, revoke_api_key
+from langflow_site.compiled import CompiledSelect, FetchedRow
 
 pytestmark = pytest.mark.django_db
 
@@ -73,12 +74,28 @@ def test_malformed_key_is_refused_without_a_query(user, django_assert_num_querie
 
 
 class _WorkCounter:
-    """Count the expensive steps of a verification, to prove both failure paths do the same work."""
+    """Count the expensive steps of a verification, to prove both failure paths do the same work:
+    hashing, comparisons, the rows the one query returns, and the columns read from them."""
 
     def __init__(self, monkeypatch):
         self.digests = 0
         self.comparisons = 0
+        self.rows = 0
+        self.columns = []
         real_digest, real_match = crypto.digest, crypto.digests_match
+        real_fetch, real_value = CompiledSelect.fetch, FetchedRow.value
+
+        def fetch(compiled, *args, **kwargs):
+            rows = real_fetch(compiled, *args, **kwargs)
+            self.rows += len(rows)
+            return rows
+
+        def value(row, attname, *args):
+            self.columns.append(attname)
+            return real_value(row, attname, *args)
+
+        monkeypatch.setattr(CompiledSelect, "fetch", fetch)
+        monkeypatch.setattr(FetchedRow, "value", value)
 
         def digest(*args):
             self.digests += 1
@@ -105,9 +122,32 @@ def test_unknown_lookup_id_and_wrong_secret_do_the_same_work(user, monkeypatch, 
         with django_assert_num_queries(1):
             with pytest.raises(InvalidApiKey):
                 authenticate_api_key(raw)
-        counts.append((counter.digests, counter.comparisons))
-    # Current secret and previous (grace period) secret: two HMACs, two comparisons, always.
-    assert counts == [(2, 2)] * 3
+        counts.append((counter.digests, counter.comparisons, counter.rows, sorted(counter.columns)))
+    # Current secret and previous (grace period) secret: two HMACs, two comparisons, always;
+    # one key row read (another key's for the unknown id: one of these two), and the columns a
+    # known key with that row would have had read.
+    assert [count[:3] for count in counts] == [(2, 2, 1)] * 3
+    assert counts[2][3] in (counts[0][3], counts[1][3]) and "digest" in counts[2][3]
+
+
+def test_an_unknown_lookup_id_reads_a_decoy_row_yet_never_authenticates_or_names_it(user):
+    decoy, decoy_raw = create_api_key(user=user)
+    decoy_secret = decoy_raw[len(crypto.PREFIX) + crypto.LOOKUP_ID_LENGTH + 1:-crypto.CHECKSUM_LENGTH]
+    unknown = crypto.build_key("Z" * crypto.LOOKUP_ID_LENGTH, decoy_secret)  # the decoy's own secret, even
+    row, known = queries.find_key_or_decoy("Z" * crypto.LOOKUP_ID_LENGTH)
+    assert row is not None and known is False and row.value("id") == decoy.pk
+    assert queries.find_key("Z" * crypto.LOOKUP_ID_LENGTH) is None
+    with pytest.raises(InvalidApiKey) as refused:
+        authenticate_api_key(unknown)
+    assert refused.value.reason == "unknown key" and refused.value.api_key_id is None
+    assert services.report_leaked_key(unknown) is False
+    assert ApiKey.objects.get(pk=decoy.pk).is_usable and authenticate_api_key(decoy_raw).pk == decoy.pk
+
+
+def test_with_no_key_at_all_an_unknown_lookup_id_still_costs_one_query(django_assert_num_queries):
+    assert queries.find_key_or_decoy("Z" * crypto.LOOKUP_ID_LENGTH) == (None, False)
+    with django_assert_num_queries(1), pytest.raises(InvalidApiKey):
+        authenticate_api_key(crypto.build_key("Z" * crypto.LOOKUP_ID_LENGTH, "x" * crypto.SECRET_LENGTH))
 
 
 def test_old_pepper_still_verifies_and_key_is_rehashed_under_the_new_one(user, settings):
