@@ -58,7 +58,7 @@ def site_env(data_dir: Path | str, **overrides: str) -> dict[str, str]:
     env.update(
         DATA_DIR=str(data_dir),
         DATABASE_URL=f"sqlite:///{Path(data_dir) / 'db.sqlite3'}",
-        CACHE_URL="locmemcache://",
+        CACHE_URL="",  # the default: the database cache, shared by the workers as in `make run`
         DJANGO_SETTINGS_MODULE="langflow_site.settings",
         DEBUG="false",
     )

@@ -1,10 +1,18 @@
 import os
 
+import django
+from django.conf import settings
 from django.core import signals
 from django.core.asgi import get_asgi_application
 from django.db import close_old_connections, reset_queries
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "langflow_site.settings")
+django.setup(set_prefix=False)
+
+from langflow_site.middleware import for_asgi  # noqa: E402  (needs the apps loaded)
+
+# Django's middleware, served by twins that run their hooks on the event loop (see the module).
+settings.MIDDLEWARE = for_asgi(settings.MIDDLEWARE)
 
 application = get_asgi_application()
 

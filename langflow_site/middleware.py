@@ -5,8 +5,10 @@ the whole rest of the request to a thread, an async run view included, and runs 
 async-capable ``MiddlewareMixin`` on a thread of its own: a dozen thread hops per request, the
 bulk of a short request's cost. The hooks of Django's middleware below do no I/O (the session
 and the user are loaded lazily, by the views, on their threads), so here they run in place on
-the event loop; only saving a changed session, or messages, goes to a thread.
-``tests/site/test_asgi.py`` checks that every middleware in ``settings.MIDDLEWARE`` is one of these.
+the event loop; only saving a changed session, or messages, or a CSRF refusal's page goes to a
+thread. ``settings.MIDDLEWARE`` keeps Django's names (its deploy checks look for them) and the
+ASGI application serves them with these subclasses (``for_asgi``); ``tests/site/test_asgi.py``
+checks that every middleware it serves is async-capable and runs its hooks in place.
 """
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -209,3 +211,19 @@ class MessageMiddleware(InPlaceHooks, messages_middleware.MessageMiddleware):
 
 class XFrameOptionsMiddleware(InPlaceHooks, clickjacking.XFrameOptionsMiddleware):
     pass
+
+
+IN_PLACE = {
+    "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
+    "django.contrib.sessions.middleware.SessionMiddleware": SessionMiddleware,
+    "django.middleware.common.CommonMiddleware": CommonMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": CsrfViewMiddleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": AuthenticationMiddleware,
+    "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+}
+
+
+def for_asgi(middleware: list[str]) -> list[str]:
+    """``settings.MIDDLEWARE`` with each of Django's middleware replaced by its in-place twin."""
+    return [f"{__name__}.{IN_PLACE[path].__name__}" if path in IN_PLACE else path for path in middleware]

@@ -88,16 +88,18 @@ INSTALLED_APPS = [
     "langflow_site.apps.SiteConfig",
 ]
 
-# Django's own middleware, each run in place on the event loop under ASGI (langflow_site.middleware).
+# Under ASGI (langflow_site/asgi.py), Django's own middleware here are served by subclasses that
+# run their hooks in place on the event loop (langflow_site.middleware.for_asgi); the names stay
+# Django's, which its deploy checks look for.
 MIDDLEWARE = [
-    "langflow_site.middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "langflow_site.middleware.StaticFilesMiddleware",
-    "langflow_site.middleware.SessionMiddleware",
-    "langflow_site.middleware.CommonMiddleware",
-    "langflow_site.middleware.CsrfViewMiddleware",
-    "langflow_site.middleware.AuthenticationMiddleware",
-    "langflow_site.middleware.MessageMiddleware",
-    "langflow_site.middleware.XFrameOptionsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "langflow_site.middleware.SecurityHeadersMiddleware",
     "langflow_site.resilience.DatabaseOutageMiddleware",
     "langflow_site.errors.ClientErrorMiddleware",
@@ -300,6 +302,8 @@ OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 MODEL_MAX_RESPONSE_BYTES = env.int("MODEL_MAX_RESPONSE_BYTES", default=4 * 1024 * 1024)
 # Open connections to model servers per worker process; calls beyond it wait for a free one.
 MODEL_MAX_CONNECTIONS = env.int("MODEL_MAX_CONNECTIONS", default=2000)
+# Tests only: no connection kept between model calls (each test request has an event loop of its own).
+MODEL_CONNECTION_REUSE = True
 # Tests only: run the async endpoints' database work on the calling thread, inside the test's
 # transaction, instead of on the pool of DB_POOL_SIZE threads.
 DB_WORK_ON_CALLING_THREAD = False

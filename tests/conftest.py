@@ -36,6 +36,13 @@ def database_work_inside_the_test_transaction(settings):
     settings.DB_WORK_ON_CALLING_THREAD = True
 
 
+@pytest.fixture(autouse=True)
+def a_model_session_per_call(settings):
+    """The test client runs each request's async code on an event loop of its own: a model
+    session kept for the loop would outlive it. The servers of tests/production keep theirs."""
+    settings.MODEL_CONNECTION_REUSE = False
+
+
 _DATABASE_FIXTURES = ("transactional_db", "live_server", "db", "django_db_reset_sequences")
 
 

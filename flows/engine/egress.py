@@ -8,7 +8,7 @@ to public addresses only, unless the operator listed it in ``MODEL_ALLOWED_BASE_
 local Ollama, a model server on the private network). ``settings.OPENAI_BASE_URL`` is the
 operator's own choice and never comes here.
 
-``require_public`` checks before a run starts. ``PublicOnlyTransport`` checks again where it
+``require_public`` checks before a run starts. ``PublicOnlyConnector`` checks again where it
 counts: each connection resolves the host once, checks every address and connects to one of
 those very addresses (TLS still verifies, and SNI and ``Host`` still name, the host the flow
 gave), so a DNS answer that changes between the check and the connection (DNS rebinding)
@@ -23,12 +23,10 @@ import ipaddress
 import logging
 import re
 import socket
-import typing
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import httpcore
-import httpx
+import aiohttp
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -201,57 +199,27 @@ async def require_public_async(host: str, port: int) -> list[tuple]:
     return await asyncio.get_running_loop().run_in_executor(None, require_public, host, port)
 
 
-async def open_tcp(address: str, port: int, **options: typing.Any) -> httpcore.AsyncNetworkStream:
-    """Connect to ``address`` (an IP address ``require_public`` returned); the tests' seam."""
-    return await httpcore.AnyIOBackend().connect_tcp(address, port, **options)
+def dial(address: str, port: int) -> tuple[str, int]:
+    """Where a connection to a checked ``address`` goes: there. The tests' seam."""
+    return address, port
 
 
-class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network layer, resolving once and connecting only to checked addresses.
+class PublicOnlyConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, resolving once and connecting only to checked addresses.
 
-    httpcore then starts TLS on the stream with the host name the URL gave, so certificates
-    are verified against that name and SNI carries it, while the packets go to the address
-    that was checked.
+    Every host is resolved here, IP literals included (aiohttp's own resolution would take
+    those as they are), and each address checked; aiohttp then connects to those addresses
+    while TLS verifies, and SNI and ``Host`` carry, the host name the URL gave.
     """
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options=None) -> httpcore.AsyncNetworkStream:
+    async def _resolve_host(self, host: str, port: int, traces=None) -> list[dict]:
         try:
             found = await require_public_async(host, port)
         except HostNotFound as error:
-            raise httpcore.ConnectError(f"could not resolve {host!r}") from error
-        failure: Exception = httpcore.ConnectError(f"no address to connect to for {host!r}")
-        for info in found:
-            try:
-                return await open_tcp(info[4][0], port, timeout=timeout, local_address=local_address,
-                                      socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error
-        raise failure
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
-        raise Refused("must be an http(s) URL")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class PublicOnlyTransport(httpx.AsyncHTTPTransport):
-    """An httpx transport whose connections reach public addresses only (else: Refused).
-
-    It ignores the environment: an HTTP(S)_PROXY would resolve the host itself, unchecked, and
-    ``~/.netrc`` credentials have no business going to a host a flow chose. The CA bundle
-    variables still apply (httpx reads SSL_CERT_FILE), so TLS verifies as for the server's own calls.
-    """
-
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        super().__init__(trust_env=False, limits=limits)
-        # httpx builds its httpcore pool without a way to pass a network backend: rebuild it
-        # with the same settings and ours (tests/flows/test_egress.py proves the pinning).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=True),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PublicOnlyBackend(),
-        )
+            raise OSError(f"could not resolve {host!r}") from error
+        results = []
+        for family, _, proto, _, sockaddr in found:
+            address, target_port = dial(sockaddr[0], port)
+            results.append({"hostname": host, "host": address, "port": target_port, "family": family,
+                            "proto": proto, "flags": socket.AI_NUMERICHOST})
+        return results

@@ -1,7 +1,8 @@
 """A call to an OpenAI-compatible ``/chat/completions`` endpoint, plain or streamed (SSE), awaited.
 
-A run waiting on a model holds no thread: the call is made with httpx on the event loop, so a
-worker process can have thousands in flight. Three bounds hold whatever the model server does:
+A run waiting on a model holds no thread: the call is made with aiohttp on the event loop, so a
+worker process can have thousands in flight (aiohttp, not httpx: httpx's connection pool costs
+milliseconds of CPU per call once hundreds of connections are open; ``bench/clients.py``). Three bounds hold whatever the model server does:
 ``timeout`` is the deadline of the whole call (connecting, the headers and every read
 together: a server trickling one byte every few seconds still fails on time),
 ``MODEL_MAX_RESPONSE_BYTES`` caps what is read (a whole answer, or a stream's lines together),
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from django.conf import settings
 
 from . import egress
@@ -62,26 +63,36 @@ class ChatRequest:
         return headers
 
 
-# --- Clients: one pair per event loop (a worker has one; each test request makes its own) ---------
+# --- Sessions: one pair per event loop (a worker has one; each test request makes its own) -------
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = (
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, aiohttp.ClientSession]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _client(public_only: bool) -> httpx.AsyncClient:
-    """The shared client: connections to a model server are kept alive between runs."""
-    loop = asyncio.get_running_loop()
-    clients = _clients.setdefault(loop, {})
-    if public_only not in clients:
-        limits = httpx.Limits(max_connections=settings.MODEL_MAX_CONNECTIONS,
-                              max_keepalive_connections=min(100, settings.MODEL_MAX_CONNECTIONS))
-        if public_only:
-            clients[True] = httpx.AsyncClient(transport=egress.PublicOnlyTransport(limits=limits),
-                                              follow_redirects=False, trust_env=False)
-        else:
-            clients[False] = httpx.AsyncClient(limits=limits, follow_redirects=False)
-    return clients[public_only]
+def _new_session(public_only: bool) -> aiohttp.ClientSession:
+    limit = settings.MODEL_MAX_CONNECTIONS
+    if public_only:
+        # Every new connection resolves and checks again: no DNS cache to rebind through.
+        # The environment's proxies are ignored: a proxy would resolve the host, unchecked.
+        connector = egress.PublicOnlyConnector(limit=limit, use_dns_cache=False)
+        return aiohttp.ClientSession(connector=connector, trust_env=False)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit), trust_env=True)
+
+
+@asynccontextmanager
+async def _session(public_only: bool):
+    """The shared session of this event loop: connections to a model server are kept alive
+    between runs. Without MODEL_CONNECTION_REUSE (the tests, whose every request runs on an
+    event loop of its own), a session for this call only."""
+    if not settings.MODEL_CONNECTION_REUSE:
+        async with _new_session(public_only) as session:
+            yield session
+        return
+    sessions = _sessions.setdefault(asyncio.get_running_loop(), {})
+    if public_only not in sessions:
+        sessions[public_only] = _new_session(public_only)
+    yield sessions[public_only]
 
 
 # --- The call ------------------------------------------------------------------------------------
@@ -104,47 +115,48 @@ class _Deadline:
 async def _response(request: ChatRequest, deadline: _Deadline, *, stream: bool):
     """POST the body and yield the open response (2xx only); raise ModelCallFailed, and
     egress.Refused when a ``public_only`` call's host resolves to an address that is not public
-    by the time it connects."""
-    client = _client(request.public_only)
-    seconds = httpx.Timeout(request.timeout)
+    by the time it connects. The connection is closed unless the answer was read to its end."""
+    async with _session(request.public_only) as session:
+        try:
+            async with deadline.timeout():
+                response = await session.post(request.url, json=request.body(stream=stream),
+                                              headers=request.headers(), allow_redirects=False)
+        except TimeoutError:
+            raise deadline.failed() from None
+        except aiohttp.ClientError as error:
+            logger.warning("Model server unreachable at %s: %s", request.url, error)
+            raise ModelCallFailed("could not connect to the model server") from None
+        async with _answer(request, deadline, response):
+            yield response
+
+
+@asynccontextmanager
+async def _answer(request: ChatRequest, deadline: _Deadline, response: aiohttp.ClientResponse):
     try:
-        async with deadline.timeout():
-            outgoing = client.build_request("POST", request.url, json=request.body(stream=stream),
-                                            headers=request.headers(), timeout=seconds)
-            response = await client.send(outgoing, stream=True)
-    except TimeoutError:
-        raise deadline.failed() from None
-    except httpx.TimeoutException:
-        raise deadline.failed() from None
-    except httpx.HTTPError as error:
-        logger.warning("Model server unreachable at %s: %s", request.url, error)
-        raise ModelCallFailed("could not connect to the model server") from None
-    try:
-        if response.status_code >= 300:
+        if response.status >= 300:
             excerpt = await _excerpt(response, deadline)
-            logger.warning("Model server at %s answered HTTP %s: %.500s", request.url, response.status_code, excerpt)
-            raise ModelCallFailed(f"the model server answered HTTP {response.status_code}")
+            logger.warning("Model server at %s answered HTTP %s: %.500s", request.url, response.status, excerpt)
+            raise ModelCallFailed(f"the model server answered HTTP {response.status}")
         yield response
     except TimeoutError:
         raise deadline.failed() from None
-    except httpx.TimeoutException:
-        raise deadline.failed() from None
-    except httpx.HTTPError:
+    except aiohttp.ClientError:
         logger.warning("Model answer from %s broke off", request.url, exc_info=True)
         raise ModelCallFailed("the model server's answer broke off") from None
     finally:
-        await response.aclose()
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
 
-async def _excerpt(response: httpx.Response, deadline: _Deadline) -> str:
+async def _excerpt(response: aiohttp.ClientResponse, deadline: _Deadline) -> str:
     """The start of an error answer, for the operator's log; never the client's answer."""
     try:
         async with deadline.timeout():
-            async for chunk in response.aiter_bytes():
-                return chunk[:500].decode(errors="replace")
-    except (TimeoutError, httpx.HTTPError):
-        pass
-    return ""
+            return (await response.content.read(500)).decode(errors="replace")
+    except (TimeoutError, aiohttp.ClientError):
+        return ""
 
 
 def _too_large(request: ChatRequest) -> ModelCallFailed:
@@ -161,7 +173,7 @@ async def complete(request: ChatRequest) -> str:
     async with _response(request, deadline, stream=False) as response:
         body = bytearray()
         async with deadline.timeout():
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.content.iter_any():
                 body += chunk
                 if len(body) > limit:
                     raise _too_large(request)
@@ -173,12 +185,12 @@ async def complete(request: ChatRequest) -> str:
     return content if isinstance(content, str) else ""
 
 
-async def _lines(request: ChatRequest, response: httpx.Response, deadline: _Deadline) -> AsyncIterator[bytes]:
+async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadline: _Deadline) -> AsyncIterator[bytes]:
     """The body's lines, each read within the deadline, all of them within the size cap."""
     limit = settings.MODEL_MAX_RESPONSE_BYTES
     received = 0
     pending = b""
-    chunks = response.aiter_bytes()
+    chunks = response.content.iter_any()
     while True:
         try:
             async with deadline.timeout():

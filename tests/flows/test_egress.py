@@ -53,14 +53,13 @@ def connections(monkeypatch):
     """Record the address each public-only connection is opened to, and open it to
     127.0.0.1:``target`` instead, so no test traffic leaves the machine."""
     state = SimpleNamespace(opened=[], target=None)
-    real = egress.open_tcp
 
-    async def open_tcp(address, port, **options):
+    def dial(address, port):
         state.opened.append(address)
         assert state.target, "this connection would have left loopback"
-        return await real("127.0.0.1", state.target, **options)
+        return "127.0.0.1", state.target
 
-    monkeypatch.setattr(egress, "open_tcp", open_tcp)
+    monkeypatch.setattr(egress, "dial", dial)
     return state
 
 

@@ -71,11 +71,12 @@ def test_deploy_check_warns_when_servers_sharing_a_database_would_not_share_secr
         assert check_id in result.stderr
 
 
-def test_postgresql_connections_persist_with_health_checks(tmp_path):
-    computed = settings_under(tmp_path, DATABASE_URL="postgres://app:secret@db.invalid:5432/langflow")
+def test_postgresql_connections_come_from_a_bounded_pool_with_health_checks(tmp_path):
+    computed = settings_under(tmp_path, DATABASE_URL="postgres://app:secret@db.invalid:5432/langflow", DB_POOL_SIZE="5")
     assert computed["db"]["ENGINE"] == "django.db.backends.postgresql"
-    assert computed["db"]["CONN_MAX_AGE"] == 60
+    assert computed["db"]["CONN_MAX_AGE"] == 0  # back to the pool after each request
     assert computed["db"]["CONN_HEALTH_CHECKS"] is True
+    assert computed["db"]["OPTIONS"]["pool"]["max_size"] == 5
 
 
 def test_sqlite_is_tuned_for_concurrent_writers(tmp_path):

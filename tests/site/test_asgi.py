@@ -20,6 +20,12 @@ def anyio_backend():
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def served_as_asgi_serves(settings):
+    """The middleware as langflow_site/asgi.py serves them."""
+    settings.MIDDLEWARE = site_middleware.for_asgi(settings.MIDDLEWARE)
+
+
 def test_every_middleware_is_async_capable_and_runs_its_hooks_in_place():
     """A sync-only middleware would put every request, run views included, on a thread; a plain
     MiddlewareMixin with request or response hooks would hop to a thread for each of them."""
@@ -29,6 +35,24 @@ def test_every_middleware_is_async_capable_and_runs_its_hooks_in_place():
         if issubclass(middleware, MiddlewareMixin):
             has_hooks = any(hasattr(middleware, hook) for hook in ("process_request", "process_response"))
             assert not has_hooks or issubclass(middleware, site_middleware.InPlaceHooks), path
+
+
+def test_the_asgi_application_serves_the_in_place_twins(tmp_path):
+    """In its own process: importing langflow_site.asgi sets the middleware it serves."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json; from django.conf import settings; import langflow_site.asgi; "
+            "print(json.dumps(settings.MIDDLEWARE))")
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "DJANGO_SETTINGS_MODULE": "langflow_site.settings"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True,
+                            text=True, timeout=60)
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "langflow_site.middleware.CsrfViewMiddleware" in served
+    assert not any(path in served for path in site_middleware.IN_PLACE)
 
 
 def test_the_in_place_middleware_is_a_coroutine_under_asgi():
