@@ -83,11 +83,12 @@ def machine() -> dict:
 
 
 def served_runs(server: AppServer, since_offset: int) -> int:
-    """Count the runs gunicorn answered 200 since ``since_offset`` of its log (its access lines)."""
+    """Count the runs answered 200 since ``since_offset`` of the server's log (its access lines)."""
     with open(server.log_path, "rb") as handle:
         handle.seek(since_offset)
         text = handle.read().decode(errors="replace")
-    return len(re.findall(r'"POST /api/v1/run/[^ ]+ HTTP/1\.[01]" 200 ', text))
+    # uvicorn's access lines: 127.0.0.1:53210 - "POST /api/v1/run/<id>?stream=false HTTP/1.1" 200
+    return len(re.findall(r'"POST /api/v1/run/[^ ]+ HTTP/1\.[01]" 200\b', text))
 
 
 def wait_until_idle(server: AppServer, quiet_seconds: float = 2.0, limit: float = 60.0) -> None:
