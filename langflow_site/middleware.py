@@ -65,13 +65,31 @@ class DualModeMiddleware:
     def __call__(self, request):
         if self.is_async:
             return self._acall(request)
-        return self.after(request, self.get_response(request))
+        return self.before(request) or self.after(request, self.get_response(request))
 
     async def _acall(self, request):
-        return self.after(request, await self.get_response(request))
+        return self.before(request) or self.after(request, await self.get_response(request))
+
+    def before(self, request):
+        return None
 
     def after(self, request, response):
         return response
+
+
+class ChunkedBodyMiddleware(DualModeMiddleware):
+    """Give a body sent without Content-Length (``Transfer-Encoding: chunked``) its length.
+
+    The ASGI server has read it whole by now, but DRF takes a request without Content-Length
+    for one without a body, and would drop its inputs and tweaks without a word. Measuring it
+    reads it here (in memory, or a spooled file past 2.5 MB), within DATA_UPLOAD_MAX_MEMORY_SIZE.
+    """
+
+    def before(self, request):
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
+            request.META["CONTENT_LENGTH"] = str(len(request.body))
+        return None
 
 
 class SecurityHeadersMiddleware(DualModeMiddleware):

@@ -67,8 +67,12 @@ def test_deploy_check_warns_when_servers_sharing_a_database_would_not_share_secr
         variables.pop(name)
     result = run_manage(site_env(tmp_path, **variables), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
-    for check_id in ("langflow_site.W001", "langflow_site.W002", "langflow_site.W003"):
+    for check_id in ("langflow_site.W001", "langflow_site.W002"):
         assert check_id in result.stderr
+    assert "langflow_site.W003" not in result.stderr  # without CACHE_URL the cache is the shared database's
+    per_process = run_manage(site_env(tmp_path, **variables, CACHE_URL="locmemcache://"),
+                             "check", "--deploy", "--fail-level", "WARNING")
+    assert "langflow_site.W003" in per_process.stderr
 
 
 def test_postgresql_connections_come_from_a_bounded_pool_with_health_checks(tmp_path):
