@@ -15,6 +15,7 @@ from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -77,7 +78,19 @@ def log_client_error(exc: BaseException, where: str) -> None:
 
 
 def exception_handler(exc, context):
-    """Map every error to ``{"detail": ...}`` with a 4xx status; log (never return) the unexpected."""
+    """Map every error to ``{"detail": ...}`` with a 4xx status; log (never return) the unexpected.
+
+    Always rendered as JSON, whatever the view renders when it succeeds (the schema's YAML, the
+    docs page's HTML) and whatever the client asked for.
+    """
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if isinstance(response, Response) and request is not None:
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc, context):
     if isinstance(exc, exceptions.NotAuthenticated):
         return Response({"detail": MISSING_KEY_MESSAGE}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.AuthenticationFailed):

@@ -9,3 +9,6 @@ class SiteConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the checks)
+        from .errors import install_lazy_query_parsing
+
+        install_lazy_query_parsing()

@@ -7,6 +7,7 @@ hold, undecodable text. Django's 500 handler cannot tell them apart: under ASGI 
 another thread and never sees the exception.
 """
 
+from django.http import HttpRequest
 from django.utils.deprecation import MiddlewareMixin
 
 from .api import client_error, log_client_error
@@ -23,3 +24,24 @@ class ClientErrorMiddleware(MiddlewareMixin):
         log_client_error(exception, request.path)
         status_code, message = known
         return error_response(request, status_code, message)
+
+
+def _set_encoding(request, value):
+    """Django's ``HttpRequest.encoding`` setter, without building ``GET`` as a side effect.
+
+    Django's own setter asks ``hasattr(request, "GET")``, which parses the query string, and
+    it runs while the request object is being built whenever the Content-Type names a charset.
+    A query string over DATA_UPLOAD_MAX_NUMBER_FIELDS then raises TooManyFieldsSent before any
+    middleware or view exists to answer it: the server itself answers 500 (WSGI and ASGI alike).
+    Dropping only a QueryDict already built keeps the setter's purpose (decode again with the
+    new charset) and leaves the parsing, and its 400, to the first reader.
+    """
+    request._encoding = value
+    request.__dict__.pop("GET", None)
+    if hasattr(request, "_post"):
+        del request._post
+
+
+def install_lazy_query_parsing() -> None:
+    """Replace the setter on HttpRequest (and so on WSGIRequest and ASGIRequest); called once at start."""
+    HttpRequest.encoding = HttpRequest.encoding.setter(_set_encoding)

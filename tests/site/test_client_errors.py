@@ -281,3 +281,31 @@ def test_other_errors_stay_500s_for_the_500_handler():
     assert middleware.process_exception(RequestFactory().get("/flows/"), KeyError("bug")) is None
     response = Raising.as_view(error=KeyError("bug"))(RequestFactory().get("/api/v1/anything"))
     assert response.status_code == 500
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=latin-1", "text/plain; charset=utf-8",
+                                          "multipart/form-data; boundary=x; charset=ascii"])
+def test_too_many_parameters_with_a_charset_in_the_content_type_is_a_400_not_a_crash(client, content_type):
+    """Django's encoding setter parsed the query string while building the request, before any
+    handler could answer: the server itself failed. Now the first reader parses it, and answers."""
+    for path in ("/api/v1/flows/", "/api/v1/api_key/revoke-leaked", "/api/v1/users/whoami"):
+        response = client.generic("POST", f"{path}?{MANY_PARAMETERS}", b"{}", content_type=content_type)
+        assert_json_4xx(response, 400, mentions="at most 1000")
+    response = client.generic("GET", f"/login/?{MANY_PARAMETERS}", b"", content_type=content_type)
+    assert response.status_code == 400
+
+
+def test_a_charset_still_decodes_the_query_string_it_names(rf):
+    request = rf.get("/x?name=%E9t%E9", CONTENT_TYPE="text/plain; charset=latin-1")
+    assert request.GET["name"] == "été"
+    request.encoding = "utf-8"  # set after GET was read: read again with the new charset
+    assert request.GET["name"] == "\ufffdt\ufffd"
+
+
+@pytest.mark.parametrize("method, path", [("post", "/api/v1/schema/"), ("options", "/api/docs/"),
+                                          ("post", "/api/docs/"), ("delete", "/api/v1/users/whoami")])
+@pytest.mark.parametrize("accept", ["application/vnd.oai.openapi", "text/html", "application/xml"])
+def test_refusals_are_json_even_where_success_is_yaml_or_html(client, method, path, accept):
+    response = getattr(client, method)(path, HTTP_ACCEPT=accept)
+    assert response.status_code in (405, 406)  # the method, or a media type it cannot give
+    assert_json_4xx(response)
