@@ -285,7 +285,11 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 # Secrets are never flashed through the cookie message storage.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
+# Django's bounds on every request: the bytes of a body read into memory (forms, the key API's
+# JSON; 413 past it), the query or form fields (400 past it), the files of one upload (400).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=100)
 
 # Flows (flows.engine). A request body above FLOW_MAX_BODY_BYTES answers 413. Compiled graphs
 # are kept in each process, FLOW_GRAPH_CACHE_SIZE flow versions at most.
