@@ -309,3 +309,13 @@ def test_refusals_are_json_even_where_success_is_yaml_or_html(client, method, pa
     response = getattr(client, method)(path, HTTP_ACCEPT=accept)
     assert response.status_code in (405, 406)  # the method, or a media type it cannot give
     assert_json_4xx(response)
+
+
+@pytest.mark.parametrize("query", ["?id__exact=" + "9" * 30, "?p=" + "9" * 30, "?created_at__gte=zz", "?q=%00",
+                                   "?kind=%00", "?o=999", "?api_key__id__exact=zz", "?q=" + "a" * 5000])
+@pytest.mark.parametrize("path", ["/admin/apikeys/apikeyevent/", "/admin/apikeys/apikey/", "/admin/flows/flow/",
+                                  "/admin/apikeys/apikeyevent/" + "9" * 30 + "/change/", "/admin/flows/flow/%00/change/"])
+def test_the_admin_answers_hostile_lookups_without_a_500(admin_user, path, query):
+    browser = Client(raise_request_exception=False)
+    browser.force_login(admin_user)
+    assert browser.get(path + query).status_code < 500
