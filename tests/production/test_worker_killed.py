@@ -1,4 +1,4 @@
-"""A gunicorn worker killed in the middle of load: the others keep serving, nothing is half-written."""
+"""A worker killed in the middle of load: the others keep serving, nothing is half-written."""
 
 import os
 import signal
@@ -34,8 +34,10 @@ def test_killed_worker_is_replaced_and_every_use_is_counted_once(served_site):
     load.join(timeout=60)
     result = outcome["result"]
 
-    # Only the request the victim was serving can be lost: a sync worker serves one at a time.
-    assert len(result.failures) <= 1, result.failures
+    # Only the requests the victim was serving can be lost (an async worker serves several at
+    # once, at most one per client here), and only at the moment it died.
+    assert len(result.failures) <= 6, result.failures
+    assert all(killed_at - 0.5 <= at <= replaced_at + 1 for at, _ in result.failures), (killed_at, result.failures)
     assert set(result.statuses()) == {200}
     assert len(result.statuses(until=killed_at)) > 0
     assert len(result.statuses(since=replaced_at + 0.5)) > 0, "requests after the replacement must succeed"
