@@ -319,3 +319,27 @@ def test_the_admin_answers_hostile_lookups_without_a_500(admin_user, path, query
     browser = Client(raise_request_exception=False)
     browser.force_login(admin_user)
     assert browser.get(path + query).status_code < 500
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_served_through_asgi_the_same_requests_answer_4xx(settings):
+    """Django's ASGI handler builds the request, and answers errors, on other threads than WSGI's."""
+    from django.test import AsyncClient
+
+    from langflow_site import middleware as site_middleware
+
+    settings.MIDDLEWARE = site_middleware.for_asgi(settings.MIDDLEWARE)
+    client = AsyncClient(raise_request_exception=False)
+    for content_type in ("application/json", "application/json; charset=latin-1"):
+        response = await client.generic("POST", f"/api/v1/flows/?{MANY_PARAMETERS}", b"{}", content_type=content_type)
+        assert_json_4xx(response, 400, mentions="at most 1000")
+        page = await client.generic("GET", f"/login/?{MANY_PARAMETERS}", b"", content_type=content_type)
+        assert page.status_code == 400 and b"at most 1000" in page.content
+    deep = await client.post(LEAK_REPORT, '{"api_key": ' + nested(5000) + "}", content_type="application/json")
+    assert_json_4xx(deep, 400, mentions="nested")
