@@ -1,10 +1,11 @@
-"""Client errors raised outside the API's views answer 4xx, never 500.
+"""Client errors answer 4xx, never 500, wherever they are raised.
 
-DRF views route their exceptions through ``langflow_site.api.exception_handler``; this
-middleware does the same for plain Django views (the pages, the admin) with the exceptions
-Django does not map itself: a RecursionError from absurd nesting, a number the database cannot
-hold, undecodable text. Django's 500 handler cannot tell them apart: under ASGI it runs on
-another thread and never sees the exception.
+DRF views route their exceptions through ``langflow_site.api.exception_handler``; the middleware
+here does the same for plain Django views (the pages, the admin) with the exceptions Django does
+not map itself: a RecursionError from absurd nesting, a number the database cannot hold,
+undecodable text. Django's 500 handler cannot tell them apart: under ASGI it runs on another
+thread and never sees the exception. And ``install_lazy_query_parsing`` keeps Django from
+parsing the query string while it builds the request, where no handler could answer its errors.
 """
 
 from django.http import HttpRequest
