@@ -80,7 +80,8 @@ class DatabaseOutageMiddleware(DualModeMiddleware):
             response = api.json_error(status.HTTP_503_SERVICE_UNAVAILABLE, message)
         else:
             # Rendered without the request: context processors (user, messages) would query the database.
-            page = render_to_string("errors/error.html", {"title": "Temporarily unavailable", "message": message})
+            page = render_to_string("errors/error.html", {"title": "Temporarily unavailable", "message": message,
+                                                        "status_code": status.HTTP_503_SERVICE_UNAVAILABLE})
             response = HttpResponse(page, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         response["Retry-After"] = RETRY_AFTER_SECONDS
         return response

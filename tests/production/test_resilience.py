@@ -75,6 +75,8 @@ def test_plain_django_views_answer_503_too_json_on_the_api_html_elsewhere(path, 
     assert response.status_code == 503
     assert response["Content-Type"] == content_type
     assert UNAVAILABLE_MESSAGE in response.content.decode()
+    if content_type.startswith("text/html"):
+        assert '<p class="error-code">503</p>' in response.content.decode()
 
 
 def test_middleware_leaves_other_exceptions_to_django():
