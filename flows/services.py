@@ -30,16 +30,27 @@ FLOW_NOT_FOUND = "Flow not found"
 EDITABLE_FIELDS = ("name", "description", "endpoint_name", "data")
 
 
+def _compile(data: Any) -> engine.Graph | engine.InvalidGraph:
+    """The graph a run of ``data`` will use, or why it cannot run (work in progress may be stored)."""
+    try:
+        return engine.compile_graph(data)
+    except engine.InvalidGraph as error:
+        return error
+
+
 def _save(flow: Flow) -> Flow:
-    """Validate and save; a unique-name race lost to another save reads as the usual error."""
+    """Validate and compile, outside any transaction; then save in a short one, so that a large
+    graph never holds the database's write lock while it is checked. A unique-name race lost to
+    another save reads as the usual error."""
     flow.full_clean(exclude=["owner"])
+    compiled = _compile(flow.data)
     try:
         with transaction.atomic():
             flow.save()
     except IntegrityError:
         flow.full_clean(exclude=["owner"])  # names the clash in words
         raise
-    flow_graph_or_none(flow)  # compile now, so this process's first run finds it ready
+    _graphs().put(_graph_key(flow), compiled)  # this process's first run finds it ready
     return flow
 
 
@@ -152,41 +163,83 @@ def _text_field(entry: dict, field: str, where: str, *, required: bool = False) 
     return value
 
 
-@transaction.atomic
-def import_flows(*, user, payload: Any) -> list[Flow]:
+def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flow]:
     """Store every flow of a Langflow export (one flow, a list, or ``{"flows": [...]}``) for ``user``.
 
     ``payload`` is the parsed JSON or the file's raw bytes/text. All or nothing: the first
-    bad flow raises ValidationError (its message names the flow) and nothing is stored.
+    bad flow raises ValidationError (its message names the flow) and nothing is stored;
+    with ``runnable_only``, so does a flow this server could not run (the pages promise that).
     As Langflow does, a taken name becomes "Name (1)", a taken endpoint name "name-1", and
     ids in the file are not reused: every imported flow gets a new id.
+
+    Every flow is validated and compiled first, outside any transaction; then all are written
+    in one short transaction, so a large import never holds the database's write lock while it
+    is checked. At most FLOW_MAX_IMPORT_FLOWS flows per import.
     """
     entries = _export_entries(payload)
-    mine = Flow.objects.owned_by(user)
-    names = set(mine.values_list("name", flat=True))
-    endpoints = set(mine.exclude(endpoint_name=None).values_list("endpoint_name", flat=True))
-    created = []
+    if len(entries) > settings.FLOW_MAX_IMPORT_FLOWS:
+        raise ValidationError(f"The file holds {len(entries):,} flows, more than FLOW_MAX_IMPORT_FLOWS "
+                              f"({settings.FLOW_MAX_IMPORT_FLOWS:,}) in one import.")
+    names, endpoints = _taken_names(user)
+    prepared: list[tuple[Flow, str, str | None, engine.Graph | engine.InvalidGraph]] = []
+    problems = []
     for index, entry in enumerate(entries):
         where = f"Flow {index + 1}"
         if not isinstance(entry, dict):
             raise ValidationError(f"{where}: must be an object.")
-        name = _text_field(entry, "name", where, required=True)
-        where = f"Flow {name!r}"
-        endpoint_name = _text_field(entry, "endpoint_name", where)
+        wanted = _text_field(entry, "name", where, required=True)
+        where = f"Flow {wanted!r}"
+        wanted_endpoint = _text_field(entry, "endpoint_name", where)
         description = _text_field(entry, "description", where) or ""
-        name = _free_name(name, names, "{} ({})")
-        if endpoint_name:
-            endpoint_name = _free_name(endpoint_name, endpoints, "{}-{}")
+        flow = Flow(owner=user, name=_free_name(wanted, names, "{} ({})"), description=description,
+                    endpoint_name=_free_name(wanted_endpoint, endpoints, "{}-{}") if wanted_endpoint else None)
+        if entry.get("data") is not None:
+            flow.data = entry["data"]
         try:
-            flow = create_flow(owner=user, name=name, description=description,
-                               endpoint_name=endpoint_name, data=entry.get("data"))
+            flow.full_clean(exclude=["owner"])
         except ValidationError as error:
             raise ValidationError(f"{where}: " + "; ".join(_error_lines(error))) from None
+        compiled = _compile(flow.data)
+        if runnable_only and isinstance(compiled, engine.InvalidGraph):
+            problems.append(f"“{flow.name}” cannot run here. {compiled}")
         names.add(flow.name)
         if flow.endpoint_name:
             endpoints.add(flow.endpoint_name)
-        created.append(flow)
-    return created
+        prepared.append((flow, wanted, wanted_endpoint, compiled))
+    if problems:
+        raise ValidationError(problems)
+    _write_imported(user, prepared)
+    for flow, _, _, compiled in prepared:
+        _graphs().put(_graph_key(flow), compiled)
+    return [flow for flow, _, _, _ in prepared]
+
+
+def _taken_names(user) -> tuple[set[str], set[str]]:
+    mine = Flow.objects.owned_by(user)
+    names = set(mine.values_list("name", flat=True))
+    endpoints = set(mine.exclude(endpoint_name=None).values_list("endpoint_name", flat=True))
+    return names, endpoints
+
+
+@transaction.atomic
+def _write_imported(user, prepared: list) -> None:
+    """Insert the checked flows: one short transaction (two reads of names, one INSERT per flow).
+
+    A name taken since the flows were checked (by another request) is renamed again, as the
+    import would have done had it come first."""
+    names, endpoints = _taken_names(user)
+    for flow, wanted, wanted_endpoint, _ in prepared:
+        if flow.name in names:
+            flow.name = _free_name(wanted, names, "{} ({})")
+        if flow.endpoint_name in endpoints:
+            flow.endpoint_name = _free_name(wanted_endpoint, endpoints, "{}-{}")
+        names.add(flow.name)
+        if flow.endpoint_name:
+            endpoints.add(flow.endpoint_name)
+        try:
+            flow.save(force_insert=True)
+        except IntegrityError:
+            raise ValidationError(f"Flow {flow.name!r}: another flow took its name meanwhile; import again.") from None
 
 
 def _error_lines(error: ValidationError) -> Iterable[str]:
@@ -207,20 +260,17 @@ def _graphs() -> engine.GraphCache:
     return _graph_cache
 
 
+def _graph_key(flow: Flow) -> tuple:
+    return flow.pk, flow.updated_at
+
+
 def flow_graph(flow: Flow) -> engine.Graph:
     """Return the compiled graph of this version of ``flow`` (cached per id and ``updated_at``).
 
     Raises ``engine.InvalidGraph`` (422) naming the nodes when the flow cannot run. Only a
     cache miss reads ``flow.data`` (one query when it was deferred).
     """
-    return _graphs().get((flow.pk, flow.updated_at), lambda: engine.compile_graph(flow.data))
-
-
-def flow_graph_or_none(flow: Flow) -> engine.Graph | None:
-    try:
-        return flow_graph(flow)
-    except engine.InvalidGraph:
-        return None
+    return _graphs().get(_graph_key(flow), lambda: engine.compile_graph(flow.data))
 
 
 def run_problem(flow: Flow) -> str | None:
@@ -283,7 +333,8 @@ async def _events(plan: engine.Plan) -> AsyncIterator[dict]:
         async with aclosing(engine.execute(plan)) as events:
             async for name, data in events:
                 if name == engine.RESULT:
-                    yield {"event": "end", "data": {"result": engine.run_response(data)}}
+                    # The end event's framing around the body: {"event": "end", "data": {"result": ...}}
+                    yield {"event": "end", "data": {"result": engine.run_response(data, framing=40)}}
                 else:
                     yield {"event": name, "data": data}
     except engine.FlowError as error:

@@ -8,7 +8,6 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from .engine import FlowError
 from .engine.structure import is_comment_node
 from .forms import FlowImportForm, RunFlowForm
 from .models import Flow, FlowPermission
-from .services import delete_flow, get_flow_for_request, import_flows, plan_run, run_planned, run_problem
+from .services import delete_flow, get_flow_for_request, import_flows, plan_run, run_planned
 
 DELETE_CONSEQUENCE = "will be deleted: clients that call it over the API will get “Flow not found”. This cannot be undone."
 
@@ -47,14 +46,10 @@ def _import_runnable_flows(user, payload) -> list[Flow]:
     """Import like ``import_flows``, but refuse (storing nothing) a flow this server could not run.
 
     The import service stores work in progress, as Langflow does; the page promises a clear
-    error for unsupported components at upload time instead of at the first run.
+    error for unsupported components at upload time instead of at the first run. The service
+    checks every flow before it writes any (no transaction held while a large graph is checked).
     """
-    with transaction.atomic():
-        flows = import_flows(user=user, payload=payload)
-        problems = [f"“{flow.name}” cannot run here. {problem}" for flow in flows if (problem := run_problem(flow))]
-        if problems:
-            raise ValidationError(problems)  # rolls the whole import back
-    return flows
+    return import_flows(user=user, payload=payload, runnable_only=True)
 
 
 @never_cache

@@ -29,14 +29,18 @@ class GraphCache:
                 entry = build()
             except InvalidGraph as error:
                 entry = error
-            with self._lock:
-                self._entries[key] = entry
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
+            self.put(key, entry)
         if isinstance(entry, InvalidGraph):
             raise InvalidGraph(str(entry), node_ids=entry.node_ids)
         return entry
+
+    def put(self, key: Hashable, entry: Graph | InvalidGraph) -> None:
+        """Keep ``entry`` (a graph compiled beforehand, or the InvalidGraph it raised) for ``key``."""
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:

@@ -1,21 +1,24 @@
 """A flow's graph, checked and ordered once per flow version, then shared by every run.
 
-``compile_graph(data)`` refuses what cannot run (unsupported components, dangling edges, an
-output no supported component produces, cycles) with InvalidGraph naming the nodes, and
-returns an immutable Graph: nodes in dependency order, each with its template values.
+``compile_graph(data)`` refuses what cannot run (more nodes or edges than the limits, duplicate
+edges, unsupported components, dangling edges, an output no supported component produces,
+cycles) with InvalidGraph naming the nodes, and returns an immutable Graph: nodes in dependency
+order, each with its template values, and indexes by display name and by field. Every step is
+linear in nodes + edges (+ the template fields), so a large hostile graph costs no more than
+its size; error messages name at most ``MAX_NAMED`` nodes.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import components
 from .components.base import Component
 from .errors import InvalidGraph
-from .structure import is_comment_node, structure_errors
+from .structure import MAX_NAMED, is_comment_node, listed, structure_errors
 
 # Never a parameter: Langflow keeps each component's Python source here, and we run none.
 CODE_FIELD = "code"
@@ -48,15 +51,22 @@ class Node:
 class Graph:
     nodes: Mapping[str, Node]  # in dependency order
     edges: tuple[Edge, ...]
+    # Indexes, so that a run's tweaks and inputs cost one lookup each, not a scan of the nodes.
+    display_names: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
+    field_holders: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
 
     def by_role(self, *roles: str) -> list[Node]:
         return [node for node in self.nodes.values() if node.role in roles]
 
-    def by_display_name(self, name: str) -> list[Node]:
-        return [node for node in self.nodes.values() if node.display_name == name]
+    def by_display_name(self, name: str) -> tuple[Node, ...]:
+        return self.display_names.get(name, ())
+
+    def holding(self, field_name: str) -> tuple[Node, ...]:
+        """The nodes that have ``field_name`` (in their template or as a component-known field)."""
+        return self.field_holders.get(field_name, ())
 
     def with_ancestors(self, node_ids: set[str]) -> set[str]:
-        """The nodes whose outputs ``node_ids`` need, themselves included."""
+        """The nodes whose outputs ``node_ids`` need, themselves included (each edge followed once)."""
         needed, pending = set(), list(node_ids)
         while pending:
             node_id = pending.pop()
@@ -88,9 +98,9 @@ def _refuse_unsupported(nodes: list[dict]) -> None:
     unsupported = [(node["data"]["type"], node["id"]) for node in nodes
                    if node["data"]["type"] not in components.REGISTRY]
     if unsupported:
-        listed = ", ".join(f"{kind} (node {node_id})" for kind, node_id in unsupported)
-        raise InvalidGraph(f"This flow uses components this server does not support: {listed}.",
-                           node_ids=tuple(node_id for _, node_id in unsupported))
+        named = listed([f"{kind} (node {node_id})" for kind, node_id in unsupported])
+        raise InvalidGraph(f"This flow uses components this server does not support: {named}.",
+                           node_ids=tuple(node_id for _, node_id in unsupported[:MAX_NAMED]))
 
 
 def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
@@ -115,21 +125,22 @@ def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
             continue
         edges.append(edge)
     if problems:
-        raise InvalidGraph("These edges cannot run: " + "; ".join(problems) + ".", node_ids=tuple(bad_nodes))
+        raise InvalidGraph("These edges cannot run: " + listed(problems, separator="; ") + ".",
+                           node_ids=tuple(dict.fromkeys(bad_nodes))[:MAX_NAMED])
     return edges
 
 
 def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
     """Kahn's algorithm, stable in the export's node order; a cycle raises InvalidGraph."""
-    waiting = {node_id: 0 for node_id in node_ids}
+    waiting = dict.fromkeys(node_ids, 0)
     after = defaultdict(list)
     for edge in edges:
         waiting[edge.target] += 1
         after[edge.source].append(edge.target)
-    ready = [node_id for node_id in node_ids if waiting[node_id] == 0]
+    ready = deque(node_id for node_id in node_ids if waiting[node_id] == 0)
     order = []
     while ready:
-        node_id = ready.pop(0)
+        node_id = ready.popleft()
         order.append(node_id)
         for target in after[node_id]:
             waiting[target] -= 1
@@ -138,25 +149,44 @@ def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
     if len(order) < len(node_ids):
         stuck = _on_cycles({node_id for node_id in node_ids if waiting[node_id] > 0}, edges)
         stuck = [node_id for node_id in node_ids if node_id in stuck]
-        raise InvalidGraph(f"The flow has a cycle through these nodes: {', '.join(stuck)}.",
-                           node_ids=tuple(stuck))
+        raise InvalidGraph(f"The flow has a cycle through these nodes: {listed(stuck, quote=False)}.",
+                           node_ids=tuple(stuck[:MAX_NAMED]))
     return order
 
 
 def _on_cycles(stuck: set[str], edges: list[Edge]) -> set[str]:
-    """Drop the nodes that are merely downstream of a cycle: peel off those that feed no other."""
-    while True:
-        feeding = {edge.source for edge in edges if edge.source in stuck and edge.target in stuck}
-        if feeding == stuck:
-            return stuck
-        stuck = feeding
+    """Drop the nodes that are merely downstream of a cycle: peel off, in turn, those that feed
+    no other stuck node (Kahn's algorithm backwards, linear in the edges)."""
+    feeds = dict.fromkeys(stuck, 0)
+    before = defaultdict(list)
+    for edge in edges:
+        if edge.source in stuck and edge.target in stuck:
+            feeds[edge.source] += 1
+            before[edge.target].append(edge.source)
+    peel = deque(node_id for node_id, count in feeds.items() if count == 0)
+    while peel:
+        node_id = peel.popleft()
+        stuck.discard(node_id)
+        for source in before[node_id]:
+            feeds[source] -= 1
+            if feeds[source] == 0:
+                peel.append(source)
+    return stuck
+
+
+def _index(nodes: list[Node], keys) -> MappingProxyType:
+    index: dict[str, list[Node]] = defaultdict(list)
+    for node in nodes:
+        for key in keys(node):
+            index[key].append(node)
+    return MappingProxyType({key: tuple(found) for key, found in index.items()})
 
 
 def compile_graph(data: Any) -> Graph:
     """Check ``data`` and build the Graph every run of this flow version will use."""
     problems = structure_errors(data)
     if problems:
-        raise InvalidGraph("The flow's data is malformed: " + "; ".join(problems) + ".")
+        raise InvalidGraph("The flow's data is malformed: " + listed(problems, separator="; ") + ".")
     raw_nodes = _node_list(data)
     _refuse_unsupported(raw_nodes)
     known = {node["id"]: node for node in raw_nodes}
@@ -179,4 +209,10 @@ def compile_graph(data: Any) -> Graph:
             fields=frozenset(params) | component.extra_fields,
             inputs=tuple(inputs[node_id]),
         )
-    return Graph(nodes=MappingProxyType(nodes), edges=tuple(edges))
+    ordered = list(nodes.values())
+    return Graph(
+        nodes=MappingProxyType(nodes),
+        edges=tuple(edges),
+        display_names=_index(ordered, lambda node: (node.display_name,)),
+        field_holders=_index(ordered, lambda node: node.fields),
+    )

@@ -10,6 +10,7 @@ fail on a typo or a refused address. ``execute`` is an async generator that yiel
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -19,7 +20,8 @@ from typing import Any
 from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
-from .messages import as_text
+from .limits import LimitExceeded, Limits, RunBudget, ValueTooLarge, json_size
+from .messages import Message, as_text
 
 INPUT_TYPES = ("chat", "text", "any")
 OUTPUT_TYPES = ("chat", "text", "any", "debug")
@@ -69,55 +71,102 @@ class RunResult:
     session_id: str
     input_value: str
     outputs: list[NodeResult]
+    budget: RunBudget | None = None  # what the answer may still take (None: no limit)
 
 
 def _refuse(message: str, *node_ids: str) -> InvalidRunRequest:
     return InvalidRunRequest(message, node_ids=node_ids)
 
 
-def _apply_tweaks(graph: Graph, params: dict[str, dict], tweaks: dict[str, Any]) -> None:
+def _listed(names: list[str], most: int = 20) -> str:
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
+class _Settings:
+    """The parameters of every node for one run, set at most FLOW_MAX_RUN_PARAMETERS times.
+
+    A tweak by display name or by field reaches every node it names, so a short request can
+    ask for many settings: they are counted as they are made, and refused past the limit.
+    """
+
+    def __init__(self, graph: Graph, limits: Limits):
+        self.params = {node_id: dict(node.params) for node_id, node in graph.nodes.items()}
+        self.left = limits.max_run_parameters
+        self.limit = limits.max_run_parameters
+        self.memo: dict = {}  # shared by dynamic_fields: one tweaked template, read once
+
+    def set(self, node: Node, name: str, value: Any) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise LimitExceeded(f"This run's tweaks and inputs set more than FLOW_MAX_RUN_PARAMETERS "
+                                f"({self.limit:,}) parameters (a tweak counts once per node it reaches).")
+        self.params[node.id][name] = value
+
+    def dynamic_fields(self, node: Node) -> frozenset[str]:
+        return node.component.dynamic_fields(self.params[node.id], self.memo)
+
+
+def _apply_tweaks(graph: Graph, settings: _Settings, tweaks: dict[str, Any]) -> None:
     """By node id, else by display name, else (a plain value) to every node with that field."""
     for key, value in tweaks.items():
         if key in graph.nodes:
-            targets = [graph.nodes[key]]
+            targets = (graph.nodes[key],)
         else:
             targets = graph.by_display_name(key)
         if targets:
             if not isinstance(value, dict):
                 raise _refuse(f"Tweak {key!r} must be an object of field values.", *(n.id for n in targets))
+            if CODE_FIELD in value:
+                node = targets[0]
+                raise _refuse(f"Tweak {key!r} targets the 'code' field of node {node.id}: "
+                              "components' code cannot be changed.", node.id)
             for node in targets:
                 for name, field_value in value.items():
-                    if name == CODE_FIELD:
-                        raise _refuse(f"Tweak {key!r} targets the 'code' field of node {node.id}: "
-                                      "components' code cannot be changed.", node.id)
-                    params[node.id][name] = field_value
+                    settings.set(node, name, field_value)
             continue
         if key == CODE_FIELD:
             raise _refuse("A tweak cannot change components' 'code' field.")
         if isinstance(value, dict):
             raise _refuse(f"Tweak {key!r} names no node (neither a node id nor a display name).")
-        holders = [node for node in graph.nodes.values() if key in node.fields]
+        holders = graph.holding(key)
         if not holders:
             raise _refuse(f"Tweak {key!r} names no node and no field of any node.")
         for node in holders:
-            params[node.id][key] = value
+            settings.set(node, key, value)
 
 
-def _check_fields(graph: Graph, params: dict[str, dict]) -> None:
+def _check_fields(graph: Graph, settings: _Settings) -> None:
     """Every parameter must be a field the node has (template, component-known, or dynamic)."""
     for node in graph.nodes.values():
-        known = node.fields | node.component.dynamic_fields(params[node.id])
-        unknown = sorted(set(params[node.id]) - known)
+        dynamic = settings.dynamic_fields(node)
+        unknown = [name for name in settings.params[node.id] if name not in node.fields and name not in dynamic]
         if unknown:
-            raise _refuse(f"Node {node.id} ({node.type}) has no field {', '.join(map(repr, unknown))}.", node.id)
+            raise _refuse(f"Node {node.id} ({node.type}) has no field {_listed(sorted(unknown))}.", node.id)
 
 
-def _unconnected_prompt_variables(graph: Graph, params: dict[str, dict], name: str) -> list[Node]:
-    return [
-        node for node in graph.nodes.values()
-        if name in node.component.dynamic_fields(params[node.id])
-        and not any(edge.field == name for edge in node.inputs)
-    ]
+class _PromptVariables:
+    """Which nodes have an unconnected variable of a given name, built once per run.
+
+    Nodes whose variables are one and the same set (one template given to many nodes) share
+    an entry, so the index is as large as the distinct templates, not nodes x variables.
+    """
+
+    def __init__(self, graph: Graph, settings: _Settings):
+        groups: dict[int, tuple[frozenset[str], list[Node]]] = {}
+        for node in graph.nodes.values():
+            variables = settings.dynamic_fields(node)
+            if variables:
+                groups.setdefault(id(variables), (variables, []))[1].append(node)
+        self.index: dict[str, list[list[Node]]] = {}
+        for variables, nodes in groups.values():
+            for name in variables:
+                self.index.setdefault(name, []).append(nodes)
+        # A variable fed by an edge is connected: each such pair is one edge, so few.
+        self.fed = {(node.id, edge.field) for node in graph.nodes.values() for edge in node.inputs}
+
+    def unconnected(self, name: str) -> list[Node]:
+        return [node for nodes in self.index.get(name, ()) for node in nodes if (node.id, name) not in self.fed]
 
 
 def _input_text(key: str, value: Any) -> str:
@@ -128,37 +177,40 @@ def _input_text(key: str, value: Any) -> str:
     raise _refuse(f"Input {key!r} must be text.")
 
 
-def _apply_inputs(graph: Graph, params: dict[str, dict], request: RunRequest) -> None:
+def _apply_inputs(graph: Graph, settings: _Settings, request: RunRequest) -> None:
     """The run's ``input_value`` goes to the inputs of ``input_type``; the older ``inputs``
     dict by node id, display name, generic key (the flow's single input), or prompt variable.
     An empty value is no value: the node keeps its stored (or tweaked) one."""
     if request.input_value:
         for node in graph.by_role(*_INPUT_ROLES[request.input_type]):
-            params[node.id]["input_value"] = request.input_value
+            settings.set(node, "input_value", request.input_value)
     inputs = graph.by_role("chat_input", "text_input")
+    variables: _PromptVariables | None = None
     for key, value in request.inputs.items():
         text = _input_text(key, value)
-        if key in graph.nodes and graph.nodes[key] in inputs:
+        if key in graph.nodes and graph.nodes[key].role in _INPUT_ROLES["any"]:
             targets = [graph.nodes[key]]
-        elif [node for node in inputs if node.display_name == key]:
-            targets = [node for node in inputs if node.display_name == key]
+        elif named := [node for node in graph.by_display_name(key) if node.role in _INPUT_ROLES["any"]]:
+            targets = named
         elif key in GENERIC_INPUT_KEYS and len(inputs) == 1:
             targets = inputs
         else:
-            prompts = _unconnected_prompt_variables(graph, params, key)
+            if variables is None:
+                variables = _PromptVariables(graph, settings)
+            prompts = variables.unconnected(key)
             for node in prompts:
                 if text:
-                    params[node.id][key] = text
+                    settings.set(node, key, text)
             if prompts:
                 continue
             if key in GENERIC_INPUT_KEYS and inputs:
                 raise _refuse(f"Input {key!r} is ambiguous: this flow has {len(inputs)} inputs "
-                              f"({', '.join(node.id for node in inputs)}); name one by node id.")
+                              f"({', '.join(node.id for node in inputs[:20])}); name one by node id.")
             raise _refuse(f"Input {key!r} matches no input component (by node id or display name) "
                           "and no unconnected prompt variable.")
         for node in targets:
             if text:  # as with input_value, an empty input leaves the stored (or tweaked) value
-                params[node.id]["input_value"] = text
+                settings.set(node, "input_value", text)
 
 
 def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
@@ -173,32 +225,48 @@ def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
 
 
 async def check_plan(plan: Plan) -> None:
-    """Have each needed component check the parameters no edge will replace; raise FlowError."""
-    for node in plan.run_order:
-        if node.component.check is Component.check:
-            continue  # nothing to check: spare the hot path building the component
-        fed = {edge.field for edge in node.inputs}
-        own = {name: value for name, value in plan.params[node.id].items() if name not in fed}
-        await node.component(node=node, params=own, context=plan.context).check()
+    """Have each needed component check the parameters no edge will replace; raise FlowError.
+
+    Within the run's time budget (a check may look a host up)."""
+    budget = plan.context.budget
+    budget.check_time()
+    deadline = asyncio.timeout(budget.remaining())
+    try:
+        async with deadline:
+            for node in plan.run_order:
+                if node.component.check is Component.check:
+                    continue  # nothing to check: spare the hot path building the component
+                fed = {edge.field for edge in node.inputs}
+                own = {name: value for name, value in plan.params[node.id].items() if name not in fed}
+                await node.component(node=node, params=own, context=plan.context).check()
+    except TimeoutError:
+        if deadline.expired():
+            raise budget.out_of_time() from None
+        raise
 
 
-def plan_run(graph: Graph, request: RunRequest, *, flow_id: str) -> Plan:
-    """Check the request against the graph and settle every node's parameters."""
+def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits | None = None) -> Plan:
+    """Check the request against the graph and settle every node's parameters.
+
+    Linear in the graph and the request. The run's budget (``limits``, from the settings by
+    default) starts now."""
+    budget = RunBudget(limits)
     if request.input_type not in INPUT_TYPES:
         raise _refuse(f"input_type must be one of {', '.join(INPUT_TYPES)}.")
     if request.output_type not in OUTPUT_TYPES:
         raise _refuse(f"output_type must be one of {', '.join(OUTPUT_TYPES)}.")
-    params = {node_id: dict(node.params) for node_id, node in graph.nodes.items()}
-    _apply_tweaks(graph, params, request.tweaks)
-    _check_fields(graph, params)
-    _apply_inputs(graph, params, request)
+    settings = _Settings(graph, budget.limits)
+    _apply_tweaks(graph, settings, request.tweaks)
+    _check_fields(graph, settings)
+    _apply_inputs(graph, settings, request)
     outputs = _output_nodes(graph, request)
     needed = graph.with_ancestors({node.id for node in outputs})
     run_order = [node for node in graph.nodes.values() if node.id in needed]
-    context = RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream)
+    context = RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream,
+                         budget=budget)
     return Plan(
         graph=graph,
-        params=params,
+        params=settings.params,
         run_order=run_order,
         output_nodes=outputs,
         context=context,
@@ -242,7 +310,9 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
             wanted.setdefault(edge.source, set()).add(edge.output)
     results = []
     output_ids = {node.id for node in plan.output_nodes}
+    budget = plan.context.budget
     for node in plan.run_order:
+        budget.check_time(node.id)
         params = dict(plan.params[node.id])
         fed: dict[str, list] = {}
         for edge in node.inputs:
@@ -259,15 +329,35 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
                 async with aclosing(_output(getattr(component, node.component.outputs[name]))) as items:
                     async for item in items:
                         if isinstance(item, Produced):
+                            budget.charge_value(_produced_text(item.value), node.id)
                             values[(node.id, name)] = item.value
                         else:
+                            if plan.context.stream:
+                                budget.charge_answer(_event_size(item), node.id)
                             yield item
             except RecursionError:
                 raise ComponentError(f"Node {node.id}: its input is nested too deeply.", node_ids=(node.id,)) from None
-        yield "end_vertex", {"build_data": {"id": node.id, "valid": True}}
+            except ValueTooLarge:
+                raise budget.too_large(node.id) from None
+        end_vertex = "end_vertex", {"build_data": {"id": node.id, "valid": True}}
+        if plan.context.stream:
+            budget.charge_answer(_event_size(end_vertex), node.id)
+        yield end_vertex
         if node.id in output_ids:
             results.append(NodeResult(node=node, output=default, value=values[(node.id, default)]))
-    yield RESULT, RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results)
+    yield RESULT, RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results,
+                            budget=budget)
+
+
+def _produced_text(value: Any) -> str:
+    """The text a node's value carries (components produce Messages)."""
+    return value.text if isinstance(value, Message) else value if isinstance(value, str) else ""
+
+
+def _event_size(event: Event) -> int:
+    """Bytes of one streamed event as the stream frames it: ``{"event": name, "data": {...}}``."""
+    name, data = event
+    return json_size({"event": name, "data": data}) + 2
 
 
 async def run_to_end(plan: Plan) -> RunResult:

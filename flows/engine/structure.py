@@ -1,7 +1,9 @@
 """Check the shape of a flow's ``data`` (Langflow's ``nodes`` and ``edges``) before it is stored.
 
-Only the shape: whether a stored flow can run (supported components, no cycle, no dangling
-edge) is decided when it is run, so work in progress can be saved, as in Langflow.
+The shape and the size: at most FLOW_MAX_NODES nodes and FLOW_MAX_EDGES edges (counted before
+anything else is read), and no edge twice. Whether a stored flow can run (supported components,
+no cycle, no dangling edge) is decided when it is compiled, so work in progress can be saved,
+as in Langflow. Linear in the data; the list of problems names at most ``MAX_NAMED``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ import math
 import re
 from typing import Any
 
+from .limits import Limits
+
 COMMENT_NODE_TYPES = frozenset({"note", "noteNode"})
+# Error messages list this many problems or nodes at most, then say how many more there are.
+MAX_NAMED = 20
+
+
+def listed(items: list[str], *, separator: str = ", ", quote: bool = False) -> str:
+    """The first MAX_NAMED items joined, and how many more there are."""
+    shown = [repr(item) if quote else item for item in items[:MAX_NAMED]]
+    more = len(items) - MAX_NAMED
+    return separator.join(shown) + (f"{separator}and {more:,} more" if more > 0 else "")
 
 
 def is_comment_node(node: dict) -> bool:
@@ -44,11 +57,30 @@ def structure_errors(data: Any) -> list[str]:
     if not isinstance(edges, list):
         errors.append("'edges' must be a list")
         edges = []
+    limits = Limits.from_settings()
+    if len(nodes) > limits.max_nodes:
+        errors.append(f"the flow has {len(nodes):,} nodes, more than FLOW_MAX_NODES ({limits.max_nodes:,})")
+    if len(edges) > limits.max_edges:
+        errors.append(f"the flow has {len(edges):,} edges, more than FLOW_MAX_EDGES ({limits.max_edges:,})")
+    if errors:
+        return errors
     seen: set[str] = set()
     for index, node in enumerate(nodes):
         errors += _node_errors(index, node, seen)
+    links: dict[tuple[str, str, str, str], int] = {}
     for index, edge in enumerate(edges):
-        errors += _edge_errors(index, edge)
+        problems = _edge_errors(index, edge)
+        errors += problems
+        if not problems:
+            link = (edge["source"], edge["data"]["sourceHandle"]["name"], edge["target"],
+                    edge["data"]["targetHandle"]["fieldName"])
+            links[link] = links.get(link, 0) + 1
+    for (source, output, target, field), count in links.items():
+        if count > 1:
+            errors.append(f"edge {source} -> {target} (output '{output}' into field '{field}') "
+                          f"appears {count} times: a value can reach a field only once")
+    if len(errors) > MAX_NAMED:
+        errors = errors[:MAX_NAMED] + [f"and {len(errors) - MAX_NAMED:,} more problems"]
     return errors
 
 

@@ -18,10 +18,12 @@ A component never executes or evaluates the node's ``code`` field: it is not eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ComponentError
+from ..errors import ComponentError, FlowError
+from ..limits import RunBudget, ValueTooLarge
 from ..messages import Message, as_text
 
 if TYPE_CHECKING:
@@ -53,11 +55,12 @@ class Produced:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every component of one run shares."""
+    """What every component of one run shares, its budget (sizes and time) included."""
 
     flow_id: str
     session_id: str
     stream: bool
+    budget: RunBudget = field(default_factory=RunBudget)
 
 
 class Component:
@@ -77,9 +80,12 @@ class Component:
         self.context = context
 
     @classmethod
-    def dynamic_fields(cls, params: dict[str, Any]) -> set[str]:
-        """Fields that exist because of other parameters' values (a prompt's variables)."""
-        return set()
+    def dynamic_fields(cls, params: dict[str, Any], memo: dict[Hashable, Any] | None = None) -> frozenset[str]:
+        """Fields that exist because of other parameters' values (a prompt's variables).
+
+        ``memo`` is shared by the nodes of one run: many nodes may be given one (large) value
+        by a tweak, and it is read once, not once per node."""
+        return frozenset()
 
     async def check(self) -> None:
         """Refuse, before anything runs, what is wrong in the parameters no edge will replace
@@ -91,13 +97,26 @@ class Component:
     def fail(self, field: str, problem: str) -> ComponentError:
         return ComponentError(f"Node {self.node.id}: '{field}' {problem}", node_ids=(self.node.id,))
 
+    def value_room(self) -> int:
+        """The most UTF-8 bytes a value this node builds may have (see ``limits.RunBudget``)."""
+        return self.context.budget.value_room()
+
+    def too_large(self) -> FlowError:
+        return self.context.budget.too_large(self.node.id)
+
     def text(self, field: str, default: str = "") -> str:
+        """The parameter as text; one built from several values (a list, Data) is refused when
+        it would be larger than ``value_room()``."""
         value = self.params.get(field)
         if value is None:
             return default
-        if isinstance(value, (dict, list, Message, str)):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (dict, list, Message)):
             try:
-                return as_text(value)
+                return as_text(value, limit=self.value_room())
+            except ValueTooLarge:
+                raise self.too_large() from None
             except ValueError as error:
                 raise self.fail(field, f"cannot be read as text: {error}") from None
         if isinstance(value, (int, float, bool)):

@@ -1,5 +1,6 @@
 """The flow's ends: where the run's input enters and where its answer leaves."""
 
+from ..limits import ValueTooLarge
 from ..messages import Message, as_text
 from .base import Component, register
 
@@ -59,6 +60,8 @@ def _format_data(component: Component, value) -> str:
     """Render Data through the Chat Output's ``data_template`` (``{text}`` by default)."""
     template = component.text("data_template", "{text}") or "{text}"
     try:
-        return as_text(value, template=template)
+        return as_text(value, template=template, limit=component.value_room())
+    except ValueTooLarge:
+        raise component.too_large() from None
     except ValueError as error:
         raise component.fail("data_template", f"cannot be applied: {error}") from None

@@ -87,6 +87,10 @@ class _ChatModel(Component):
         messages.append({"role": "user", "content": self.text("input_value")})
         limit = settings.OPENAI_TIMEOUT
         timeout = self.number("timeout", limit, minimum=0, maximum=10**6) or limit
+        # The call's whole deadline: the node's, OPENAI_TIMEOUT, and what is left of the run's budget.
+        budget = self.context.budget
+        if budget.expired():
+            raise budget.out_of_time(self.node.id)
         return openai_chat.ChatRequest(
             base_url=base_url,
             api_key=api_key,
@@ -94,7 +98,7 @@ class _ChatModel(Component):
             messages=messages,
             temperature=self.number("temperature", None, minimum=0, maximum=2),
             max_tokens=self.number("max_tokens", None, minimum=0, maximum=10**7, integer=True),
-            timeout=min(timeout, limit),
+            timeout=min(timeout, limit, budget.remaining()),
             public_only=public_only,
         )
 
@@ -113,6 +117,8 @@ class _ChatModel(Component):
                 else:
                     message.text = await openai_chat.complete(request)
         except openai_chat.ModelCallFailed as error:
+            if self.context.budget.expired():  # the run's budget, not the model, set the deadline
+                raise self.context.budget.out_of_time(self.node.id) from None
             raise self.model_call_failed(str(error)) from None
         yield Produced(message)
 

@@ -1,8 +1,13 @@
-"""Parser: render structured input (Data, a list of it, a Message) as text through a template."""
+"""Parser: render structured input (Data, a list of it, a Message) as text through a template.
+
+The template is parsed once for all the items; each rendering, and the joined result, is
+measured before it is built, against the run's value limit (see ``messages.DataTemplate``).
+"""
 
 import json
 
-from ..messages import Message, format_data
+from ..limits import ValueTooLarge, json_size, text_size
+from ..messages import DataTemplate, Message
 from .base import Component, register
 
 
@@ -14,12 +19,17 @@ def _record(item) -> dict:
     return {"text": "" if item is None else str(item)}
 
 
-def _stringify(item) -> str:
+def _stringify(item, limit: int) -> tuple[str, int]:
+    """The item as text, and its size; a JSON rendering is measured before it is written."""
     if isinstance(item, Message):
-        return item.text
+        return item.text, text_size(item.text)
     if isinstance(item, (dict, list)):
-        return json.dumps(item, ensure_ascii=False, default=str)
-    return "" if item is None else str(item)
+        if json_size(item) > limit:
+            raise ValueTooLarge(limit)
+        text = json.dumps(item, ensure_ascii=False, default=str)
+        return text, text_size(text)
+    text = "" if item is None else str(item)
+    return text, text_size(text)
 
 
 class _TemplateParser(Component):
@@ -32,15 +42,33 @@ class _TemplateParser(Component):
         value = self.params.get(self.input_field)
         items = value if isinstance(value, list) else [value]
         separator = self.text("sep", "\n")
+        separator_size = text_size(separator)
+        limit = self.value_room()
         if self.text("mode", "Parser") == "Stringify":
-            text = "\n".join(_stringify(item) for item in items)
+            separator, separator_size = "\n", 1
+            render = _stringify
         else:
-            template = self.text(self.template_field, "{text}")
             try:
-                text = separator.join(format_data(template, _record(item)) for item in items)
+                template = DataTemplate(self.text(self.template_field, "{text}"))
             except ValueError as error:
                 raise self.fail(self.template_field, f"cannot be applied: {error}") from None
-        return self.message(text, sender="Machine", sender_name="AI")
+
+            def render(item, room):
+                return template.render(_record(item), room)
+
+        parts, size = [], 0
+        try:
+            for item in items:
+                if parts:
+                    size += separator_size
+                text, text_bytes = render(item, limit - size)
+                size += text_bytes
+                if size > limit:
+                    raise ValueTooLarge(limit)
+                parts.append(text)
+        except ValueTooLarge:
+            raise self.too_large() from None
+        return self.message(separator.join(parts), sender="Machine", sender_name="AI")
 
 
 @register("ParserComponent")

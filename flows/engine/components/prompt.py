@@ -1,7 +1,15 @@
-"""Prompt Template: fill ``{variable}`` placeholders (or ``{{variable}}``) of a template."""
+"""Prompt Template: fill ``{variable}`` placeholders (or ``{{variable}}``) of a template.
+
+The template is read in one pass, whatever the number of variables: their names are found once
+per template (shared by every node a tweak gave it), and the filled text is measured before it
+is built, against the run's value limit.
+"""
 
 import re
+from collections.abc import Hashable
+from typing import Any
 
+from ..limits import text_size
 from .base import Component, register
 
 _VARIABLE = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -19,13 +27,19 @@ def _as_bool(value) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def template_variables(params: dict) -> list[str]:
-    """The variable names of the node's template, in order of first use."""
+def template_variables(params: dict, memo: dict[Hashable, Any] | None = None) -> frozenset[str]:
+    """The variable names of the node's template (one pass over it; once per template with ``memo``)."""
     template = params.get("template")
     if not isinstance(template, str):
-        return []
-    names = (match.group(1) for match in _pattern(_as_bool(params.get("use_double_brackets"))).finditer(template))
-    return list(dict.fromkeys(name for name in names if name))
+        return frozenset()
+    double = _as_bool(params.get("use_double_brackets"))
+    key = ("prompt variables", double, template)
+    if memo is not None and key in memo:
+        return memo[key]
+    names = frozenset(name for match in _pattern(double).finditer(template) if (name := match.group(1)))
+    if memo is not None:
+        memo[key] = names
+    return names
 
 
 @register("Prompt", "Prompt Template")
@@ -33,18 +47,34 @@ class Prompt(Component):
     outputs = {"prompt": "build_prompt"}
 
     @classmethod
-    def dynamic_fields(cls, params):
-        return set(template_variables(params))
+    def dynamic_fields(cls, params, memo=None):
+        return template_variables(params, memo)
 
     def build_prompt(self):
+        """Fill the template in one pass: each variable's text is read once, and the result's
+        size (the template's plus every substitution's) is checked before it is joined."""
         template = self.text("template")
         double = self.boolean("use_double_brackets")
-        values = {name: self.text(name) for name in template_variables(self.params)}
-
-        def fill(match: re.Match) -> str:
+        limit = self.value_room()
+        size = text_size(template)
+        if size > limit:
+            raise self.too_large()
+        values: dict[str, tuple[str, int]] = {}
+        pieces, start = [], 0
+        for match in _pattern(double).finditer(template):
+            pieces.append(template[start:match.start()])
+            start = match.end()
             name = match.group(1)
             if name is None:  # an escaped "{{" or "}}" in single-bracket mode
-                return match.group(0)[0]
-            return values.get(name, "")
-
-        return self.message(_pattern(double).sub(fill, template), sender="Machine", sender_name="AI")
+                pieces.append(match.group(0)[0])
+                continue
+            if name not in values:
+                text = self.text(name)
+                values[name] = (text, text_size(text))
+            text, text_bytes = values[name]
+            size += text_bytes
+            if size > limit:
+                raise self.too_large()
+            pieces.append(text)
+        pieces.append(template[start:])
+        return self.message("".join(pieces), sender="Machine", sender_name="AI")
