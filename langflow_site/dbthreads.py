@@ -8,6 +8,11 @@ pool of ``DB_POOL_SIZE`` threads and await the model on the event loop with no t
 thousands of runs in flight cost a handful of threads and at most ``DB_POOL_SIZE`` connections
 per process.
 
+A job waits for a free thread on the event loop (a semaphore of ``DB_POOL_SIZE``), never in the
+executor's queue: when a thousand runs arrive at once, their queries are fed to the threads one
+as another finishes, each finish giving the loop a turn, so the other requests of the worker
+(a page, whoami) keep being answered in between (``bench/iobound.py`` measures it).
+
 After each job the thread's connections go back: a PostgreSQL connection to psycopg's pool
 (``settings.DB_POOL_SIZE`` bounds it too); a SQLite connection stays open with its thread,
 since the pool of threads is itself bounded, unless the job left it in error.
@@ -15,7 +20,9 @@ since the pool of threads is itself bounded, unless the job left it in error.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -28,6 +35,7 @@ T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+_free_threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def _threads() -> ThreadPoolExecutor:
@@ -59,4 +67,9 @@ async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Await ``function(*args, **kwargs)`` run on a database thread (context variables included)."""
     if settings.DB_WORK_ON_CALLING_THREAD:
         return await sync_to_async(function, thread_sensitive=True)(*args, **kwargs)
-    return await sync_to_async(_job, thread_sensitive=False, executor=_threads())(function, args, kwargs)
+    loop = asyncio.get_running_loop()
+    free = _free_threads.get(loop)
+    if free is None:
+        free = _free_threads[loop] = asyncio.Semaphore(settings.DB_POOL_SIZE)
+    async with free:
+        return await sync_to_async(_job, thread_sensitive=False, executor=_threads())(function, args, kwargs)
