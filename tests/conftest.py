@@ -11,6 +11,13 @@ from rest_framework.test import APIClient
 from apikeys.services import create_api_key
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last: Playwright's sync API leaves an event loop running in the main
+    thread for the rest of the session, where no test could run a coroutine (the engine's)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """Argon2 is right in production and needlessly slow in tests."""
