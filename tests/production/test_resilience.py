@@ -1,6 +1,7 @@
 """A database outage answers a JSON 503 on the API (never a 500), and the app recovers by itself."""
 
 import contextlib
+import copy
 
 import pytest
 from django.db import OperationalError, connection
@@ -15,16 +16,22 @@ pytestmark = pytest.mark.django_db
 @contextlib.contextmanager
 def database_unreachable():
     """Point the default connection at a database that cannot be opened, then restore it."""
-    saved = dict(connection.settings_dict)
+    saved = copy.deepcopy(connection.settings_dict)
     connection.close()
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
     if connection.vendor == "sqlite":
         connection.settings_dict["NAME"] = "/nonexistent-directory/langflow.sqlite3"
     else:
         connection.settings_dict.update(HOST="127.0.0.1", PORT=str(free_port()))  # nothing listens there
+        if pooled:  # a new pool for the new address, giving up on it within a second
+            connection.close_pool()
+            connection.settings_dict["OPTIONS"]["pool"]["timeout"] = 1
     try:
         yield
     finally:
         connection.close()
+        if pooled:
+            connection.close_pool()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
 
