@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
@@ -8,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from flows.models import Flow
 from langflow_site.net import client_ip
 
+from .audit import describe
 from .forms import PERMISSION_CHOICES, SCOPE_ALL, SCOPE_CHOICES, SCOPE_CHOSEN, KeyAccessMixin, full_access_unless_given
 from .models import ApiKey, ApiKeyEvent
 from .services import (
@@ -180,7 +183,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.get_kind_display(), _who(e), e.client_ip or "",
-              e.detail) for e in events),
+              describe(e)) for e in events),
         )
         link = reverse("admin:apikeys_apikeyevent_changelist") + f"?api_key__id__exact={obj.pk}"
         return format_html(
@@ -229,6 +232,8 @@ class ApiKeyEventAdmin(admin.ModelAdmin):
     """The audit log of every key, failed attempts with unknown lookup ids included. Read-only."""
 
     list_display = ["created_at", "kind", "actor", "actor_user", "key", "lookup_id", "client_ip", "detail"]
+    fields = ["created_at", "kind", "actor", "actor_user", "api_key", "lookup_id", "client_ip", "detail", "facts"]
+    readonly_fields = fields
     list_filter = ["kind", "actor", "created_at"]
     search_fields = ["lookup_id", "client_ip", "api_key__name", "api_key__user__username"]
     list_select_related = ["api_key", "actor_user"]
@@ -240,6 +245,14 @@ class ApiKeyEventAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}">{}</a>', reverse("admin:apikeys_apikey_change", args=[obj.api_key_id]),
                            obj.api_key)
+
+    @admin.display(description="Detail")
+    def detail(self, obj):
+        return describe(obj)
+
+    @admin.display(description="Facts (as stored)")
+    def facts(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, ensure_ascii=False))
 
     def has_add_permission(self, request):
         return False

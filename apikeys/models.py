@@ -159,9 +159,15 @@ class ApiKey(models.Model):
 class ApiKeyEvent(models.Model):
     """One line of a key's audit log. Never holds a secret: at most the public lookup id.
 
+    What happened is ``kind``; who, from where and to which key are columns; every other fact
+    is structured data in ``data`` (before and after values, a refusal's reason...), whole,
+    never words: apikeys.audit writes every event through one function, and alone turns one
+    into words, for the pages and the admin.
+
     Failed authentications are logged with the lookup id (when the key parsed) and the client
     IP; their key is set only when the lookup id named one, so its owner sees them too.
-    Their number is bounded by the per-IP failed-authentication throttle.
+    Their number is bounded by the per-IP failed-authentication throttle, and their age by
+    AUDIT_RETENTION_DAYS (``manage.py pruneauditlog``).
     """
 
     class Kind(models.TextChoices):
@@ -178,6 +184,18 @@ class ApiKeyEvent(models.Model):
         LEAK_REPORT = "leak_report", "Leak report"
         SYSTEM = "system", "System"
 
+    class FailureReason(models.TextChoices):
+        """Why a key was refused (``data["reason"]`` of a failed authentication)."""
+
+        MALFORMED = "malformed_key", "malformed key"
+        UNKNOWN = "unknown_key", "unknown key"
+        WRONG_SECRET = "wrong_secret", "wrong secret"
+        REVOKED = "revoked", "revoked"
+        EXPIRED = "expired", "expired"
+        OWNER_INACTIVE = "owner_inactive", "owner inactive"
+        ADDRESS_NOT_ALLOWED = "address_not_allowed", "address not allowed"
+        KEY_CHANGED = "key_changed", "key changed during the request"
+
     # No index of its own: "apikeys_event_key_time" (api_key, -created_at) starts with it, and one
     # index less to maintain keeps a refused key's audit line cheaper than a valid key's use.
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
@@ -189,7 +207,8 @@ class ApiKeyEvent(models.Model):
     )
     lookup_id = models.CharField(max_length=crypto.LOOKUP_ID_LENGTH, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-    detail = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True,
+                            help_text="The facts of the event (see apikeys.audit), whole.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

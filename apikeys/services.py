@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import access as key_access
-from . import crypto, queries
+from . import audit, crypto, queries
 from .access import KeyAccess
 from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 
@@ -21,16 +22,17 @@ MAX_LIFETIME = datetime.timedelta(days=3650)
 USAGE_CHART_DAYS = 30
 
 Actor = ApiKeyEvent.Actor
+Reason = ApiKeyEvent.FailureReason
 
 
 class InvalidApiKey(Exception):
     """The key is malformed, unknown, wrong, revoked, expired, or its owner is inactive.
 
     One exception for every case: callers must not tell an attacker which one it was. The
-    attributes are for the audit log only.
+    attributes (``reason``: an ApiKeyEvent.FailureReason) are for the audit log only.
     """
 
-    def __init__(self, reason: str = "malformed key", *, lookup_id: str = "", api_key: ApiKey | None = None,
+    def __init__(self, reason: str = Reason.MALFORMED, *, lookup_id: str = "", api_key: ApiKey | None = None,
                  api_key_id=None):
         super().__init__(reason)
         self.reason, self.lookup_id, self.api_key = reason, lookup_id, api_key
@@ -45,7 +47,7 @@ class AddressNotAllowed(InvalidApiKey):
     """
 
     def __init__(self, *, api_key: ApiKey):
-        super().__init__("address not allowed", lookup_id=api_key.lookup_id, api_key=api_key)
+        super().__init__(Reason.ADDRESS_NOT_ALLOWED, lookup_id=api_key.lookup_id, api_key=api_key)
 
 
 class KeyNotActive(Exception):
@@ -58,30 +60,6 @@ def current_pepper_version() -> int:
 
 def _pepper(version: int) -> str | None:
     return settings.API_KEY_PEPPERS.get(version)
-
-
-def record_event(
-    api_key: ApiKey | None,
-    kind: str,
-    *,
-    actor: str = "",
-    actor_user=None,
-    client_ip: str | None = None,
-    detail: str = "",
-    lookup_id: str = "",
-    created_at: datetime.datetime | None = None,
-) -> ApiKeyEvent:
-    """Append one line to the audit log (never a secret: at most the public lookup id)."""
-    return ApiKeyEvent.objects.create(
-        api_key=api_key,
-        kind=kind,
-        actor=actor,
-        actor_user=actor_user,
-        client_ip=client_ip,
-        detail=detail[:200],
-        lookup_id=lookup_id or (api_key.lookup_id if api_key else ""),
-        created_at=created_at or timezone.now(),
-    )
 
 
 def create_api_key(
@@ -116,17 +94,11 @@ def create_api_key(
             rate_limit=rate_limit,
             **access.as_fields(),
         )
-        detail = f"expires {_utc(expires_at)}" if expires_at else "never expires"
-        limits = key_access.describe(access, key_access.flow_names(access.flow_ids))
-        if limits:
-            detail = f"{detail}; {limits}"
-        record_event(api_key, ApiKeyEvent.Kind.CREATED, actor=actor, actor_user=actor_user or _owner_of(actor, user),
-                     client_ip=client_ip, detail=detail)
+        facts = audit.created(access, key_access.flow_names(access.flow_ids), expires_at=expires_at,
+                              rate_limit=rate_limit)
+        audit.record(ApiKeyEvent.Kind.CREATED, api_key=api_key, actor=actor,
+                     actor_user=actor_user or _owner_of(actor, user), client_ip=client_ip, data=facts)
     return api_key, raw_key
-
-
-def _utc(moment: datetime.datetime) -> str:
-    return f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
 def _owner_of(actor: str, user):
@@ -151,7 +123,7 @@ def revoke_api_key(
             revoked_at=now, revoked_by=revoked_by
         )
         if updated:
-            record_event(api_key, ApiKeyEvent.Kind.REVOKED, actor=revoked_by,
+            audit.record(ApiKeyEvent.Kind.REVOKED, api_key=api_key, actor=revoked_by,
                          actor_user=actor_user or _owner_of(revoked_by, api_key.user), client_ip=client_ip)
     if updated:
         api_key.revoked_at, api_key.revoked_by = now, revoked_by
@@ -186,13 +158,12 @@ def rotate_api_key(
         if grace:
             changes.update(previous_digest=locked.digest, previous_pepper_version=locked.pepper_version,
                            previous_valid_until=now + grace)
-            detail = f"previous secret valid until {_utc(now + grace)}"
         else:
             changes.update(previous_digest="", previous_pepper_version=None, previous_valid_until=None)
-            detail = "previous secret stopped at once"
         ApiKey.objects.filter(pk=locked.pk).update(**changes)
-        record_event(locked, ApiKeyEvent.Kind.ROTATED, actor=actor,
-                     actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, detail=detail)
+        audit.record(ApiKeyEvent.Kind.ROTATED, api_key=locked, actor=actor,
+                     actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
+                     data=audit.rotated(changes["previous_valid_until"]))
     for field, value in changes.items():
         setattr(api_key, field, value)
     return api_key, raw_key
@@ -205,8 +176,8 @@ def change_key_access(
     actor: str = Actor.OWNER,
     actor_user=None,
     client_ip: str | None = None,
-) -> list[str]:
-    """Set the key's flow scope, permissions and allowed IPs; return what changed, in words.
+) -> list[ApiKeyEvent]:
+    """Set the key's flow scope, permissions and allowed IPs; return the audit events of the changes.
 
     Each changed aspect is one line of the audit log. Only a usable key can change (a revoked
     or expired one raises KeyNotActive, unless nothing would change). Requests already under
@@ -216,31 +187,24 @@ def change_key_access(
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         before = KeyAccess.of(locked)
         names = key_access.flow_names(set(before.flow_ids) | set(access.flow_ids))
-        changes = key_access.describe_changes(before, access, names)
+        changes = audit.access_changes(before, access, names)
         if changes and locked.is_revoked:
             raise KeyNotActive("This key is revoked: its access can no longer change.")
         if changes and locked.is_expired:
             raise KeyNotActive("This key has expired: its access can no longer change.")
         if changes:
             ApiKey.objects.filter(pk=locked.pk).update(**access.as_fields())
-            for detail in changes:
-                record_event(locked, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=actor,
-                             actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
-                             detail=detail)
+        events = [
+            audit.record(ApiKeyEvent.Kind.ACCESS_CHANGED, api_key=locked, actor=actor,
+                         actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, data=facts)
+            for facts in changes
+        ]
     for field, value in access.as_fields().items():
         setattr(api_key, field, value)
-    return changes
+    return events
 
 
 _UNSET = object()
-
-
-def _describe_expiry(moment: datetime.datetime | None) -> str:
-    return _utc(moment) if moment else "never"
-
-
-def _describe_rate(rate: str) -> str:
-    return rate or "the server's default"
 
 
 def change_key_settings(
@@ -252,8 +216,8 @@ def change_key_settings(
     actor: str = Actor.ADMIN,
     actor_user=None,
     client_ip: str | None = None,
-) -> list[str]:
-    """Change some of the key's name, expiry and rate limit (left out: unchanged); return the changes.
+) -> list[ApiKeyEvent]:
+    """Change some of the key's name, expiry and rate limit (left out: unchanged); return the audit events.
 
     Writes only the columns that change, so a revocation that lands meanwhile (a leak report,
     the owner) is never written back over: nothing here can un-revoke a key. Expiry and rate
@@ -265,45 +229,48 @@ def change_key_settings(
         wanted = {field: value for field, value in
                   (("name", name), ("expires_at", expires_at), ("rate_limit", rate_limit))
                   if value is not _UNSET and getattr(locked, field) != value}
-        lines = []
+        changes = []
         if "expires_at" in wanted:
-            lines.append(f"Expiry: {_describe_expiry(locked.expires_at)} → {_describe_expiry(wanted['expires_at'])}")
+            changes.append(audit.expiry_change(locked.expires_at, wanted["expires_at"]))
         if "rate_limit" in wanted:
-            lines.append(f"Rate limit: {_describe_rate(locked.rate_limit)} → {_describe_rate(wanted['rate_limit'])}")
-        if lines and locked.is_revoked:
+            changes.append(audit.rate_limit_change(locked.rate_limit, wanted["rate_limit"]))
+        if changes and locked.is_revoked:
             raise KeyNotActive("This key is revoked: its expiry and rate limit can no longer change.")
-        if lines and locked.is_expired:
+        if changes and locked.is_expired:
             raise KeyNotActive("This key has expired: its expiry and rate limit can no longer change.")
         if wanted:
             ApiKey.objects.filter(pk=locked.pk).update(**wanted)
-        for detail in lines:
-            record_event(locked, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=actor,
-                         actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, detail=detail)
+        events = [
+            audit.record(ApiKeyEvent.Kind.ACCESS_CHANGED, api_key=locked, actor=actor,
+                         actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip, data=facts)
+            for facts in changes
+        ]
     for field, value in wanted.items():
         setattr(api_key, field, value)
-    return lines
+    return events
 
 
 def remove_flow_from_key_scopes(flow) -> int:
     """Take ``flow`` (being deleted) out of every key limited to it; return how many keys changed.
 
     A key left with no flows reaches none (it does not fall back to all flows). One query to
-    find the keys, then one UPDATE and one audit line per key that had the flow. Call it in
-    the deleting transaction.
+    find the keys and one for the names of their flows (for the audit log), then one UPDATE and
+    one audit line per key that had the flow. Call it in the deleting transaction.
     """
     flow_id = str(flow.pk)
-    changed = 0
     # The JSON text holds the id's 36 characters; the exact check below ignores any other match.
-    for api_key in ApiKey.objects.select_for_update().filter(flow_ids__icontains=flow_id):
-        if flow_id not in api_key.flow_ids:
-            continue
-        remaining = [other for other in api_key.flow_ids if other != flow_id]
-        ApiKey.objects.filter(pk=api_key.pk).update(flow_ids=remaining)
-        left = f"{len(remaining)} flow{'s' if len(remaining) != 1 else ''} left" if remaining else "no flows left"
-        record_event(api_key, ApiKeyEvent.Kind.ACCESS_CHANGED, actor=Actor.SYSTEM,
-                     detail=f"Flows: “{flow.name}” was deleted and removed from this key ({left})")
-        changed += 1
-    return changed
+    keys = [api_key for api_key in
+            ApiKey.objects.select_for_update().filter(all_flows=False, flow_ids__icontains=flow_id)
+            if flow_id in api_key.flow_ids]
+    names = key_access.flow_names({other for api_key in keys for other in api_key.flow_ids} - {flow_id})
+    names[flow_id] = flow.name
+    for api_key in keys:
+        before = KeyAccess.of(api_key)
+        after = dataclasses.replace(before, flow_ids=tuple(other for other in before.flow_ids if other != flow_id))
+        ApiKey.objects.filter(pk=api_key.pk).update(flow_ids=list(after.flow_ids))
+        audit.record(ApiKeyEvent.Kind.ACCESS_CHANGED, api_key=api_key, actor=Actor.SYSTEM,
+                     data=audit.flow_deleted(flow, before, after, names))
+    return len(keys)
 
 
 def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[object, ApiKey | None, str | None]:
@@ -356,11 +323,11 @@ def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKe
     """
     parsed = crypto.parse_key(raw_key)
     if parsed is None:
-        raise InvalidApiKey("malformed key")
+        raise InvalidApiKey(Reason.MALFORMED)
     for _ in range(2):  # a second pass only when a rotation raced this request
         key_id, api_key, matched = _find_and_verify(parsed)
         if matched is None:
-            reason = "unknown key" if key_id is None else "wrong secret"
+            reason = Reason.UNKNOWN if key_id is None else Reason.WRONG_SECRET
             raise InvalidApiKey(reason, lookup_id=parsed.lookup_id, api_key_id=key_id)
         refusal = _refusal(api_key)
         if refusal:
@@ -369,16 +336,16 @@ def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKe
             raise AddressNotAllowed(api_key=api_key)
         if _record_use(api_key, parsed.raw, matched):
             return api_key
-    raise InvalidApiKey("key changed during the request", lookup_id=parsed.lookup_id, api_key=api_key)
+    raise InvalidApiKey(Reason.KEY_CHANGED, lookup_id=parsed.lookup_id, api_key=api_key)
 
 
 def _refusal(api_key: ApiKey) -> str:
     if api_key.is_revoked:
-        return "revoked"
+        return Reason.REVOKED
     if api_key.is_expired:
-        return "expired"
+        return Reason.EXPIRED
     if not api_key.user.is_active:
-        return "owner inactive"
+        return Reason.OWNER_INACTIVE
     return ""
 
 
@@ -407,11 +374,15 @@ def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
 
 
 def record_failed_authentication(error: InvalidApiKey, *, client_ip: str | None) -> None:
-    """Log a refused key: lookup id (only when the key parsed), client IP and reason, never the key."""
-    queries.insert_failed_attempt(api_key_id=error.api_key_id,
-                                  lookup_id=error.lookup_id, client_ip=client_ip, detail=error.reason,
-                                  now=timezone.now())
-    if error.reason == "expired":
+    """Log a refused key: lookup id (only when the key parsed), client IP and reason, never the key.
+
+    The event is made by apikeys.audit like every other, and written by a compiled INSERT:
+    refusals must not cost more than a valid key.
+    """
+    queries.insert_event(audit.event_row(ApiKeyEvent.Kind.AUTH_FAILED, api_key_id=error.api_key_id,
+                                         lookup_id=error.lookup_id, client_ip=client_ip,
+                                         data=audit.failed(error.reason)))
+    if error.reason == Reason.EXPIRED:
         record_expiry(error.api_key)
 
 
@@ -419,8 +390,8 @@ def record_expiry(api_key: ApiKey) -> None:
     """Log, once, that the key expired (dated at its expiry), unless it was revoked before."""
     if not api_key.is_expired or (api_key.revoked_at and api_key.revoked_at <= api_key.expires_at):
         return
-    event = ApiKeyEvent(api_key=api_key, kind=ApiKeyEvent.Kind.EXPIRED, actor=Actor.SYSTEM,
-                        lookup_id=api_key.lookup_id, created_at=api_key.expires_at)
+    event = ApiKeyEvent(**audit.event_row(ApiKeyEvent.Kind.EXPIRED, api_key=api_key, actor=Actor.SYSTEM,
+                                          created_at=api_key.expires_at))
     # A partial unique index keeps one expiry event per key, whoever notices first.
     ApiKeyEvent.objects.bulk_create([event], ignore_conflicts=True)
 

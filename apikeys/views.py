@@ -16,6 +16,7 @@ from flows.models import Flow
 from langflow_site.net import client_ip
 
 from . import show_once
+from .audit import describe
 from .charts import usage_chart
 from .forms import PERMISSION_CHOICES, ApiKeyCreateForm, ApiKeyRotateForm, KeyAccessForm
 from .models import ApiKey
@@ -136,7 +137,8 @@ def api_key_access(request, pk):
         messages.error(request, str(error))
         return redirect("apikeys:detail", pk=api_key.pk)
     if changes:
-        messages.success(request, "Access changed, from the next request on: " + "; ".join(changes) + ".")
+        messages.success(request, "Access changed, from the next request on: "
+                         + "; ".join(describe(event) for event in changes) + ".")
     else:
         messages.info(request, "Nothing changed.")
     return redirect("apikeys:detail", pk=api_key.pk)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apikeys import access
 from apikeys.access import KeyAccess
+from apikeys.audit import describe
 from apikeys.models import ApiKey, ApiKeyEvent
 from apikeys.services import (
     AddressNotAllowed,
@@ -168,7 +169,10 @@ def test_creating_a_limited_key_logs_its_limits(user, flow):
     api_key, _raw = create_api_key(user=user, access=KeyAccess(
         all_flows=False, flow_ids=(str(flow.pk),), permissions=("run",), allowed_ips=("10.0.0.0/8",)))
     event = api_key.events.get(kind=ApiKeyEvent.Kind.CREATED)
-    assert event.detail == "never expires; flows: “Echo”; permissions: run; allowed IPs: 10.0.0.0/8"
+    assert event.data == {"expires_at": None, "rate_limit": "", "access": {
+        "all_flows": False, "flows": [{"id": str(flow.pk), "name": "Echo"}], "permissions": ["run"],
+        "allowed_ips": ["10.0.0.0/8"]}}
+    assert describe(event) == "never expires; flows: “Echo”; permissions: run; allowed IPs: 10.0.0.0/8"
 
 
 def test_each_changed_aspect_is_one_audit_line_with_who_and_where(user, flow):
@@ -178,13 +182,19 @@ def test_each_changed_aspect_is_one_audit_line_with_who_and_where(user, flow):
                            allowed_ips=("2001:db8::/32",)),
         actor_user=user, client_ip="203.0.113.7",
     )
-    assert changes == [
+    events = list(api_key.events.filter(kind=CHANGED).order_by("id"))
+    assert changes == events
+    assert [event.data for event in events] == [
+        {"field": "flows", "before": {"all_flows": True, "flows": []},
+         "after": {"all_flows": False, "flows": [{"id": str(flow.pk), "name": "Echo"}]}},
+        {"field": "permissions", "before": ["run", "read", "write"], "after": ["run", "read"]},
+        {"field": "allowed_ips", "before": [], "after": ["2001:db8::/32"]},
+    ]
+    assert [describe(event) for event in events] == [
         "Flows: all flows → “Echo”",
         "Permissions: run, read, write → run, read",
         "Allowed IPs: anywhere → 2001:db8::/32",
     ]
-    events = list(api_key.events.filter(kind=CHANGED).order_by("id"))
-    assert [event.detail for event in events] == changes
     assert {(event.actor, event.actor_user, event.client_ip) for event in events} == {("owner", user, "203.0.113.7")}
     stored = ApiKey.objects.get(pk=api_key.pk)
     assert (stored.all_flows, stored.flow_ids, stored.permissions, stored.allowed_ips) == (
@@ -218,13 +228,20 @@ def test_deleting_a_flow_takes_it_out_of_every_key_that_had_it_and_only_those(us
     only, _raw = create_api_key(user=user, access=KeyAccess(all_flows=False, flow_ids=(str(flow.pk),)))
     other, _raw = create_api_key(user=user, access=KeyAccess(all_flows=False, flow_ids=(str(second_flow.pk),)))
     full, _raw = create_api_key(user=user)
+    flow_id = str(flow.pk)
     flow_services.delete_flow(flow)
     assert ApiKey.objects.get(pk=both.pk).flow_ids == [str(second_flow.pk)]
     assert ApiKey.objects.get(pk=only.pk).flow_ids == []
     assert ApiKey.objects.get(pk=only.pk).all_flows is False  # no flows left means none, never all
     assert ApiKey.objects.get(pk=other.pk).flow_ids == [str(second_flow.pk)]
-    details = dict(ApiKeyEvent.objects.filter(kind=CHANGED).values_list("api_key", "detail"))
-    assert details == {
+    events = {event.api_key_id: event for event in ApiKeyEvent.objects.filter(kind=CHANGED)}
+    assert events[both.pk].data == {
+        "field": "flows", "cause": "flow_deleted", "flow": {"id": flow_id, "name": "Echo"}, "flows_left": 1,
+        "before": {"all_flows": False, "flows": [{"id": flow_id, "name": "Echo"},
+                                                 {"id": str(second_flow.pk), "name": second_flow.name}]},
+        "after": {"all_flows": False, "flows": [{"id": str(second_flow.pk), "name": second_flow.name}]},
+    }
+    assert {key_id: describe(event) for key_id, event in events.items()} == {
         both.pk: "Flows: “Echo” was deleted and removed from this key (1 flow left)",
         only.pk: "Flows: “Echo” was deleted and removed from this key (no flows left)",
     }
@@ -235,7 +252,8 @@ def test_removing_a_flow_costs_one_update_per_key_that_had_it(user, flow, second
     for _ in range(2):
         create_api_key(user=user, access=KeyAccess(all_flows=False, flow_ids=(str(flow.pk),)))
     create_api_key(user=user, access=KeyAccess(all_flows=False, flow_ids=(str(second_flow.pk),)))
-    # One SELECT of the keys, then per key one UPDATE and one audit INSERT.
+    # One SELECT of the keys (their other flows' names would be one more: they have none), then per
+    # key one UPDATE and one audit INSERT.
     with django_assert_num_queries(1 + 2 * 2):
         assert remove_flow_from_key_scopes(flow) == 2
 
@@ -257,7 +275,7 @@ def test_a_right_key_from_a_refused_address_raises_address_not_allowed_and_is_no
     api_key, raw = create_api_key(user=user, access=KeyAccess(allowed_ips=("203.0.113.0/24",)))
     with pytest.raises(AddressNotAllowed) as caught:
         authenticate_api_key(raw, client_ip="198.51.100.1")
-    assert (caught.value.reason, caught.value.api_key.pk) == ("address not allowed", api_key.pk)
+    assert (caught.value.reason, caught.value.api_key.pk) == (ApiKeyEvent.FailureReason.ADDRESS_NOT_ALLOWED, api_key.pk)
     with pytest.raises(AddressNotAllowed):
         authenticate_api_key(raw)  # an unknown address is not an allowed one
     assert ApiKey.objects.get(pk=api_key.pk).total_uses == 0

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apikeys.access import KeyAccess
+from apikeys.audit import describe
 from apikeys.models import ApiKey, ApiKeyEvent
 from apikeys.services import create_api_key, revoke_api_key
 from flows.models import Flow
@@ -98,7 +99,7 @@ def test_patch_changes_only_what_it_names_and_logs_each_change(session, user, fl
         False, [str(flow.pk)], ["run"], ["10.0.0.0/8"])
     assert "*" in body["api_key"]  # masked: a PATCH never shows the secret
     events = ApiKeyEvent.objects.filter(api_key=api_key, kind=ApiKeyEvent.Kind.ACCESS_CHANGED).order_by("id")
-    assert [(e.detail, e.actor, e.actor_user, e.client_ip) for e in events] == [
+    assert [(describe(e), e.actor, e.actor_user, e.client_ip) for e in events] == [
         ("Flows: all flows → “Echo”", "owner", user, "203.0.113.5"),
         ("Permissions: run, read, write → run", "owner", user, "203.0.113.5"),
     ]

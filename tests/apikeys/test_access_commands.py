@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from apikeys.audit import describe
 from apikeys.models import ApiKey
 from apikeys.services import authenticate_api_key
 from flows.models import Flow
@@ -25,7 +26,9 @@ def test_createapikey_limits_the_key_to_flows_permissions_and_networks(user):
     api_key = authenticate_api_key(raw, client_ip="10.9.9.9")
     assert (api_key.all_flows, api_key.flow_ids, api_key.permissions, api_key.allowed_ips) == (
         False, [str(echo.pk), str(summary.pk)], ["run", "read"], ["10.0.0.0/8", "2001:db8::1/128"])
-    assert "permissions: run, read" in api_key.events.get(kind="created").detail
+    created = api_key.events.get(kind="created")
+    assert created.data["access"]["permissions"] == ["run", "read"]
+    assert "permissions: run, read" in describe(created)
 
 
 def test_createapikey_without_options_makes_a_full_access_key(user):

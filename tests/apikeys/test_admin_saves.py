@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apikeys import admin as key_admin
+from apikeys.audit import describe
 from apikeys.models import ApiKey, ApiKeyEvent
 from apikeys.services import (
     InvalidApiKey,
@@ -44,7 +45,8 @@ def expiry_fields(moment: datetime.datetime) -> dict:
 
 
 def access_changes(api_key):
-    return list(api_key.events.filter(kind=ApiKeyEvent.Kind.ACCESS_CHANGED).values_list("detail", "actor"))
+    """``[(words, actor), ...]`` of the key's access changes, newest first."""
+    return [(describe(event), event.actor) for event in api_key.events.filter(kind=ApiKeyEvent.Kind.ACCESS_CHANGED)]
 
 
 @pytest.fixture

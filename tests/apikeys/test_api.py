@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apikeys import crypto
+from apikeys.audit import describe
 from apikeys.models import ApiKey, ApiKeyEvent
 from apikeys.services import authenticate_api_key, revoke_api_key
 
@@ -259,7 +260,9 @@ def test_create_and_rotate_are_in_the_audit_log_with_who_and_where(session, user
         ("created", "owner", user, "127.0.0.1"),
         ("rotated", "owner", user, "127.0.0.1"),
     ]
-    assert "valid until" in events[1].detail
+    until = ApiKey.objects.get(pk=body["id"]).previous_valid_until
+    assert events[1].data == {"previous_valid_until": until.isoformat()}
+    assert describe(events[1]) == f"previous secret valid until {until:%Y-%m-%d %H:%M} UTC"
 
 
 # Reporting a leaked key: no sign-in, same answer always, rate limited.
@@ -276,7 +279,7 @@ def test_reporting_a_leaked_key_revokes_it_and_marks_it_reported(api_client, use
     assert api_client.get(WHOAMI, HTTP_X_API_KEY=raw).status_code == 403
     event = api_key.events.get(kind="revoked")
     assert event.actor == "leak_report" and event.actor_user is None and event.client_ip == "127.0.0.1"
-    assert raw not in event.detail
+    assert event.data == {} and raw not in repr(list(ApiKeyEvent.objects.values_list()))
 
 
 def test_the_leak_report_answer_is_the_same_whether_or_not_the_key_existed(api_client, user, make_key):

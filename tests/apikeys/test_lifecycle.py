@@ -47,7 +47,7 @@ def test_the_old_secret_works_during_the_grace_period_and_not_after(user):
     ApiKey.objects.filter(pk=api_key.pk).update(previous_valid_until=timezone.now() - datetime.timedelta(seconds=1))
     with pytest.raises(InvalidApiKey) as refused:
         authenticate_api_key(old)
-    assert refused.value.reason == "wrong secret"
+    assert refused.value.reason == ApiKeyEvent.FailureReason.WRONG_SECRET
     assert authenticate_api_key(new).pk == api_key.pk
 
 
@@ -155,9 +155,9 @@ def test_leak_report_of_an_expired_key_still_marks_it(user):
 def test_failed_attempts_carry_the_lookup_id_and_reason_for_the_audit_log(user):
     api_key, raw = create_api_key(user=user)
     cases = {
-        "malformed key": ("lfsk_bad", "", None),
-        "unknown key": (crypto.build_key("Q" * 12, "s" * 32), "Q" * 12, None),
-        "wrong secret": (crypto.build_key(api_key.lookup_id, "s" * 32), api_key.lookup_id, api_key.pk),
+        "malformed_key": ("lfsk_bad", "", None),
+        "unknown_key": (crypto.build_key("Q" * 12, "s" * 32), "Q" * 12, None),
+        "wrong_secret": (crypto.build_key(api_key.lookup_id, "s" * 32), api_key.lookup_id, api_key.pk),
     }
     for reason, (candidate, lookup_id, key_pk) in cases.items():
         with pytest.raises(InvalidApiKey) as refused:

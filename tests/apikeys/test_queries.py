@@ -113,16 +113,24 @@ def test_compiled_statements_follow_the_database_routers(user, make_key, monkeyp
 
 
 @pytest.mark.parametrize("client_ip", ["203.0.113.9", "2001:db8::7", None])
-def test_failed_attempt_insert_reads_back_as_an_audit_event(user, make_key, client_ip):
+def test_the_compiled_event_insert_writes_exactly_what_the_orm_writes_for_the_same_row(user, make_key, client_ip):
+    from apikeys import audit
     from apikeys.models import ApiKeyEvent
 
     api_key, _ = make_key(user)
     now = timezone.now()
-    queries.insert_failed_attempt(api_key_id=api_key.pk, lookup_id=api_key.lookup_id, client_ip=client_ip,
-                                  detail="wrong secret", now=now)
-    queries.insert_failed_attempt(api_key_id=None, lookup_id="", client_ip=client_ip, detail="x" * 300, now=now)
-    known, malformed = ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id")
-    assert (known.api_key, known.lookup_id, known.client_ip, known.detail, known.created_at) == (
-        api_key, api_key.lookup_id, client_ip, "wrong secret", now)
-    assert known.actor == "" and known.actor_user is None
-    assert malformed.api_key is None and malformed.detail == "x" * 200
+    rows = [
+        audit.event_row("auth_failed", api_key_id=api_key.pk, lookup_id=api_key.lookup_id, client_ip=client_ip,
+                        data={"reason": "wrong_secret", "long": "x" * 5000}, created_at=now),
+        audit.event_row("auth_failed", client_ip=client_ip, data=audit.failed("malformed_key"), created_at=now),
+    ]
+    for row in rows:
+        queries.insert_event(row)
+        ApiKeyEvent.objects.create(**row)
+    columns = ["api_key", "kind", "actor", "actor_user", "lookup_id", "client_ip", "data", "created_at"]
+    compiled_known, orm_known, compiled_malformed, orm_malformed = ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id").values(*columns)
+    assert compiled_known == orm_known and compiled_malformed == orm_malformed
+    assert (compiled_known["api_key"], compiled_known["lookup_id"], compiled_known["client_ip"],
+            compiled_known["created_at"]) == (api_key.pk, api_key.lookup_id, client_ip, now)
+    assert compiled_known["data"] == {"reason": "wrong_secret", "long": "x" * 5000}  # whole, never cut
+    assert compiled_malformed["api_key"] is None and compiled_malformed["data"] == {"reason": "malformed_key"}

@@ -139,7 +139,7 @@ def test_an_unknown_lookup_id_reads_a_decoy_row_yet_never_authenticates_or_names
     assert queries.find_key("Z" * crypto.LOOKUP_ID_LENGTH) is None
     with pytest.raises(InvalidApiKey) as refused:
         authenticate_api_key(unknown)
-    assert refused.value.reason == "unknown key" and refused.value.api_key_id is None
+    assert refused.value.reason == "unknown_key" and refused.value.api_key_id is None
     assert services.report_leaked_key(unknown) is False
     assert ApiKey.objects.get(pk=decoy.pk).is_usable and authenticate_api_key(decoy_raw).pk == decoy.pk
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from apikeys import crypto
 from apikeys.access import KeyAccess
+from apikeys.audit import describe
 from apikeys.models import ApiKeyEvent
 from apikeys.throttling import FailedAuthenticationThrottle
 from langflow_site.throttling import Rate, Throttle
@@ -114,11 +115,12 @@ def test_each_failed_attempt_is_logged_with_lookup_id_and_address_never_the_key(
     for candidate in (wrong, unknown, "lfsk_not-even-close"):
         api_client.get(WHOAMI, HTTP_X_API_KEY=candidate)
     events = list(ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id"))
-    assert [(e.api_key_id, e.lookup_id, e.client_ip, e.detail) for e in events] == [
-        (api_key.pk, api_key.lookup_id, "127.0.0.1", "wrong secret"),
-        (None, "Q" * 12, "127.0.0.1", "unknown key"),
-        (None, "", "127.0.0.1", "malformed key"),
+    assert [(e.api_key_id, e.lookup_id, e.client_ip, e.data) for e in events] == [
+        (api_key.pk, api_key.lookup_id, "127.0.0.1", {"reason": "wrong_secret"}),
+        (None, "Q" * 12, "127.0.0.1", {"reason": "unknown_key"}),
+        (None, "", "127.0.0.1", {"reason": "malformed_key"}),
     ]
+    assert [describe(e) for e in events] == ["wrong secret", "unknown key", "malformed key"]
     dump = repr(list(ApiKeyEvent.objects.values_list()))
     for candidate in (raw, wrong, unknown, "not-even-close"):
         assert candidate not in dump

@@ -154,8 +154,8 @@ def test_an_ip_limited_key_is_refused_from_elsewhere_on_every_route_and_the_refu
     assert response.status_code == 403 and response.json() == ADDRESS_REFUSED
     assert "203.0.113" not in response.content.decode()
     event = ApiKeyEvent.objects.get(kind=ApiKeyEvent.Kind.AUTH_FAILED)
-    assert (event.api_key, event.lookup_id, event.client_ip, event.detail) == (
-        api_key, api_key.lookup_id, ELSEWHERE, "address not allowed")
+    assert (event.api_key, event.lookup_id, event.client_ip, event.data) == (
+        api_key, api_key.lookup_id, ELSEWHERE, {"reason": "address_not_allowed"})
     assert Flow.objects.get(pk=echo_flow.pk).name == "Echo"
     api_key.refresh_from_db()
     assert api_key.total_uses == 0

@@ -58,7 +58,8 @@ def test_creating_a_limited_key_in_the_dialog(signed_in, user, flows):
     assert (api_key.all_flows, set(api_key.flow_ids), api_key.permissions, api_key.allowed_ips) == (
         False, {str(flows[0].pk), str(flows[2].pk)}, ["run"], ["203.0.113.7/32", "10.0.0.0/8"])
     created = api_key.events.get(kind=ApiKeyEvent.Kind.CREATED)
-    assert "permissions: run" in created.detail and "allowed IPs: 203.0.113.7/32, 10.0.0.0/8" in created.detail
+    assert (created.data["access"]["permissions"], created.data["access"]["allowed_ips"]) == (
+        ["run"], ["203.0.113.7/32", "10.0.0.0/8"])
 
 
 def test_all_my_flows_ignores_flows_left_ticked(signed_in, user, flows):
