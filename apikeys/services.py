@@ -417,6 +417,37 @@ def audit_log(api_key: ApiKey, *, limit: int = 100) -> list[ApiKeyEvent]:
     return list(api_key.events.select_related("actor_user")[:limit])
 
 
+PRUNE_BATCH = 5000
+
+
+def prune_audit_log(*, days: int | None = None, now: datetime.datetime | None = None,
+                    batch: int = PRUNE_BATCH) -> tuple[int, int]:
+    """Delete audit events and daily-usage rows older than ``days`` (AUDIT_RETENTION_DAYS); return the counts.
+
+    Deleted ``batch`` rows per transaction, so that a first run over years of refused keys
+    never holds the database's write lock for long. An expired key's "expired" event may come
+    back later, dated at its expiry (apikeys.services.record_expiry), and go with the next run.
+    """
+    days = settings.AUDIT_RETENTION_DAYS if days is None else days
+    if days < 1:
+        raise ValueError("Keep at least one day of the audit log.")
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    events = _delete_in_batches(ApiKeyEvent.objects.filter(created_at__lt=cutoff), batch)
+    usage = _delete_in_batches(
+        ApiKeyDailyUsage.objects.filter(day__lt=cutoff.astimezone(datetime.timezone.utc).date()), batch)
+    return events, usage
+
+
+def _delete_in_batches(queryset, batch: int) -> int:
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by().values_list("pk", flat=True)[:batch])
+            if not ids:
+                return deleted
+            deleted += queryset.model.objects.filter(pk__in=ids).delete()[0]
+
+
 def daily_usage(api_key: ApiKey, *, days: int = USAGE_CHART_DAYS, today: datetime.date | None = None):
     """Return ``[(day, uses), ...]`` for the last ``days`` UTC days, oldest first, zeros included."""
     today = today or timezone.now().astimezone(datetime.timezone.utc).date()

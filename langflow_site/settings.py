@@ -253,6 +253,12 @@ API_KEY_FAILED_AUTH_RATE = _rate("API_KEY_FAILED_AUTH_RATE", "20/min")
 API_KEY_LEAK_REPORT_RATE = _rate("API_KEY_LEAK_REPORT_RATE", "30/hour")
 API_KEY_RATE = _rate("API_KEY_RATE", "")
 
+# API-key audit events and daily-usage rows older than this many days are deleted by
+# `manage.py pruneauditlog` (run it daily: see the README).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+if AUDIT_RETENTION_DAYS < 1:
+    raise environ.ImproperlyConfigured("AUDIT_RETENTION_DAYS must be at least 1")
+
 # Client addresses (langflow_site.net.client_ip): CLIENT_IP_HEADER is believed only when the
 # direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks; "unix": a peer on a Unix socket).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
