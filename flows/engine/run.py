@@ -6,6 +6,11 @@ model node's base URL, whose host is looked up), so that a streamed run never st
 fail on a typo or a refused address. ``execute`` is an async generator that yields events
 (``("add_message", {...})``, ``("token", {...})``, ``("end_vertex", {...})``) and, last,
 ``(RESULT, RunResult)``: a run waiting on a model holds no thread.
+
+The components run on the event loop, so every step is bounded (``limits``): planning is linear
+in the graph and the request, and sets at most FLOW_MAX_RUN_PARAMETERS parameters; each value a
+node builds is measured before it is built; the run's output, its answer and its time are
+budgeted (``RunBudget``), the clock checked before every node and passed to every model call.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
 from .limits import LimitExceeded, Limits, RunBudget, ValueTooLarge, json_size
-from .messages import Message, as_text
+from .messages import as_text
 
 INPUT_TYPES = ("chat", "text", "any")
 OUTPUT_TYPES = ("chat", "text", "any", "debug")
@@ -329,7 +334,7 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
                 async with aclosing(_output(getattr(component, node.component.outputs[name]))) as items:
                     async for item in items:
                         if isinstance(item, Produced):
-                            budget.charge_value(_produced_text(item.value), node.id)
+                            budget.charge_value(as_text(item.value, limit=budget.value_room()), node.id)
                             values[(node.id, name)] = item.value
                         else:
                             if plan.context.stream:
@@ -347,11 +352,6 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
             results.append(NodeResult(node=node, output=default, value=values[(node.id, default)]))
     yield RESULT, RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results,
                             budget=budget)
-
-
-def _produced_text(value: Any) -> str:
-    """The text a node's value carries (components produce Messages)."""
-    return value.text if isinstance(value, Message) else value if isinstance(value, str) else ""
 
 
 def _event_size(event: Event) -> int:
