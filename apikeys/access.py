@@ -1,20 +1,23 @@
-"""What a key may do: which flows, which permissions, from which addresses.
+"""What a key may do: which flows, which permissions, from which addresses, and until when.
 
-Validated here, once, for every way of setting them (the API Keys pages, the key API,
-``createapikey``, the admin); stored on the key row (see ``ApiKey.all_flows``) so that checking
-them costs a request no query. Every ``clean_*`` raises Django's ValidationError with one
-message per bad entry.
+``build_terms`` turns raw input into a valid KeyAccess and expiry, with the messages below: the
+one validation that every entry point calls (the API Keys pages, the key API, the admin,
+``createapikey``), each only naming its own fields. The limits are stored on the key row (see
+``ApiKey.all_flows``), so checking them costs a request no query.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
+import itertools
 import re
 import uuid
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from flows.models import Flow
 
@@ -22,8 +25,31 @@ from .models import PERMISSIONS, ApiKey
 
 MAX_ALLOWED_IPS = 50
 MAX_SCOPED_FLOWS = 100
+MAX_LIFETIME = datetime.timedelta(days=3650)
+# Entries read before counting (duplicates are dropped): bounds the work a huge list can cause.
+_MAX_RAW_ENTRIES = 10 * max(MAX_ALLOWED_IPS, MAX_SCOPED_FLOWS)
 _IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 _SEPARATORS = re.compile(r"[\s,]+")
+
+# Every message about a key's access and expiry, whichever way they were given.
+NO_PERMISSION = "Choose at least one permission."
+NOT_A_PERMISSION = "“{value}” is not a permission: use run, read or write."
+NOT_AN_ADDRESS = ("“{value}” is not an IPv4 or IPv6 address or CIDR range (e.g. 203.0.113.7, 10.0.0.0/8, "
+                  "2001:db8::/32).")
+WHOLE_FAMILY = ("The allowed IPs cover every {families} address, which is no limit: leave them empty to allow "
+                "any address, or list the networks the key is used from.")
+TOO_MANY_ADDRESSES = f"At most {MAX_ALLOWED_IPS} addresses or ranges (there are {{count}}): use wider CIDR ranges."
+NOT_A_FLOW = "“{value}” is not one of {whose} flows."
+TOO_MANY_FLOWS = f"At most {MAX_SCOPED_FLOWS} flows (there are {{count}}): choose all flows instead."
+NO_FLOW = "Choose at least one flow, or all flows."
+FLOWS_WITH_ALL_FLOWS = "Leave the flows out when the key may use all flows."
+EXPIRY_NOT_DAYS = "The expiry must be a whole number of days."
+EXPIRY_PAST = "The expiry must be in the future."
+EXPIRY_TOO_FAR = f"The expiry must be at most ten years ({MAX_LIFETIME.days} days) ahead."
+
+# build_terms's error keys: each entry point maps them to its own fields.
+TERMS_FIELDS = ("all_flows", "flow_ids", "permissions", "allowed_ips", "expires_at")
+ABSENT = object()  # an expiry not given at all (None is "never")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +76,105 @@ class KeyAccess:
                 "permissions": list(self.permissions), "allowed_ips": list(self.allowed_ips)}
 
 
+@dataclasses.dataclass(frozen=True)
+class KeyTerms:
+    """A key's valid access, and its expiry (None: never, or not given)."""
+
+    access: KeyAccess
+    expires_at: datetime.datetime | None = None
+
+
+def build_terms(
+    owner,
+    *,
+    current: KeyAccess | None = None,
+    all_flows: bool | None = None,
+    flow_ids: Iterable | None = None,
+    permissions: Iterable | str | None = None,
+    allowed_ips: Iterable | str | None = None,
+    expires_at=ABSENT,
+    expires_in_days=ABSENT,
+    whose: str = "your",
+    now: datetime.datetime | None = None,
+) -> KeyTerms:
+    """Return the valid access and expiry that this raw input asks for, or raise ValidationError.
+
+    What is left out (None) keeps ``current`` (a new key: full access). Sending ``flow_ids``
+    alone limits the key to them; ``all_flows=True`` lifts the limit (with no flows named). A
+    scope that is given must reach at least one flow; a key whose flows were all deleted keeps
+    reaching none until its scope is given again. Flows must be ``owner``'s (another user's id
+    reads like one that does not exist, one query). The expiry, as a moment (``expires_at``) or
+    days from now (``expires_in_days``), None for never, must be in the future and at most
+    ten years ahead. ``whose`` names the owner in messages ("your", "the key's user's").
+
+    The error is a dict, ``{field: [message, ...]}`` with fields from TERMS_FIELDS, every
+    problem at once, one message per bad entry.
+    """
+    current = current or KeyAccess()
+    errors: dict[str, list[str]] = {}
+
+    def checked(field: str, clean, *args):
+        try:
+            return clean(*args)
+        except ValidationError as error:
+            errors[field] = error.messages
+            return None
+
+    scope_given = all_flows is not None or flow_ids is not None
+    if all_flows is None:
+        all_flows = current.all_flows if flow_ids is None else False
+    if all_flows:
+        if flow_ids:
+            errors["flow_ids"] = [FLOWS_WITH_ALL_FLOWS]
+        cleaned_flows = ()
+    elif flow_ids is None:
+        cleaned_flows = current.flow_ids  # validated when they were set
+    else:
+        cleaned_flows = checked("flow_ids", clean_flow_ids, owner, flow_ids, whose)
+    if scope_given and not all_flows and cleaned_flows == ():
+        errors["flow_ids"] = [NO_FLOW]
+    cleaned_permissions = current.permissions if permissions is None else checked(
+        "permissions", clean_permissions, split_entries(permissions) if isinstance(permissions, str) else permissions)
+    cleaned_ips = current.allowed_ips if allowed_ips is None else checked(
+        "allowed_ips", clean_allowed_ips, allowed_ips)
+    expiry = checked("expires_at", clean_expiry, expires_at, expires_in_days, now or timezone.now())
+    if errors:
+        raise ValidationError(errors)
+    access = KeyAccess(all_flows=all_flows, flow_ids=cleaned_flows, permissions=cleaned_permissions,
+                       allowed_ips=cleaned_ips)
+    return KeyTerms(access=access, expires_at=expiry)
+
+
+def clean_expiry(expires_at=ABSENT, expires_in_days=ABSENT, now: datetime.datetime | None = None):
+    """Return the expiry (None: never or not given): in the future, at most MAX_LIFETIME ahead."""
+    now = now or timezone.now()
+    if expires_in_days is not ABSENT and expires_in_days is not None:
+        try:
+            days = int(str(expires_in_days).strip())
+        except ValueError:
+            raise ValidationError(EXPIRY_NOT_DAYS) from None
+        if days < 1:
+            raise ValidationError(EXPIRY_PAST)
+        if days > MAX_LIFETIME.days:
+            raise ValidationError(EXPIRY_TOO_FAR)
+        return now + datetime.timedelta(days=days)
+    if expires_at is ABSENT or expires_at is None:
+        return None
+    if expires_at <= now:
+        raise ValidationError(EXPIRY_PAST)
+    if expires_at > now + MAX_LIFETIME:
+        raise ValidationError(EXPIRY_TOO_FAR)
+    return expires_at
+
+
 def clean_permissions(values: Iterable[str]) -> tuple[str, ...]:
     """Return the permissions in their usual order (run, read, write); at least one, nothing else."""
-    wanted = {str(value).strip() for value in values}
+    wanted = {str(value).strip() for value in _bounded(values)}
     unknown = sorted(wanted - set(PERMISSIONS))
     if unknown:
-        raise ValidationError([f"“{value}” is not a permission: use run, read or write." for value in unknown])
+        raise ValidationError([NOT_A_PERMISSION.format(value=value[:60]) for value in unknown])
     if not wanted:
-        raise ValidationError("Choose at least one permission: run, read or write.")
+        raise ValidationError(NO_PERMISSION)
     return tuple(str(permission) for permission in PERMISSIONS if permission in wanted)
 
 
@@ -74,27 +191,25 @@ def clean_allowed_ips(entries: Iterable[str] | str) -> tuple[str, ...]:
     """
     if isinstance(entries, str):
         entries = split_entries(entries)
+    entries = list(_bounded(entries))
+    if len(entries) > _MAX_RAW_ENTRIES:
+        raise ValidationError(TOO_MANY_ADDRESSES.format(count=f"more than {_MAX_RAW_ENTRIES}"))
     networks, errors = [], []
     for entry in (str(entry).strip() for entry in entries):
         if not entry:
             continue
         network = _network(entry)
         if network is None:
-            errors.append(f"“{entry[:60]}” is not an IPv4 or IPv6 address or CIDR range (e.g. 203.0.113.7, "
-                          f"10.0.0.0/8, 2001:db8::/32).")
+            errors.append(NOT_AN_ADDRESS.format(value=entry[:60]))
         elif str(network) not in networks:
             networks.append(str(network))
     if errors:
         raise ValidationError(errors)
     whole_families = _families_covered_whole(networks)
     if whole_families:
-        raise ValidationError(
-            f"The allowed IPs cover every {' and every '.join(whole_families)} address, which is no limit: "
-            f"leave them empty to allow any address, or list the networks the key is used from."
-        )
+        raise ValidationError(WHOLE_FAMILY.format(families=" and every ".join(whole_families)))
     if len(networks) > MAX_ALLOWED_IPS:
-        raise ValidationError(f"At most {MAX_ALLOWED_IPS} addresses or ranges (there are {len(networks)}): "
-                              f"use wider CIDR ranges.")
+        raise ValidationError(TOO_MANY_ADDRESSES.format(count=len(networks)))
     return tuple(networks)
 
 
@@ -124,12 +239,15 @@ def _network(entry: str):
     return network
 
 
-def clean_flow_ids(owner, values: Iterable) -> tuple[str, ...]:
+def clean_flow_ids(owner, values: Iterable, whose: str = "your") -> tuple[str, ...]:
     """Return the ids of ``owner``'s flows among ``values`` (in order, once each), or raise.
 
     Another user's flow id gets the same message as an id that does not exist, so a key's
     settings never tell whether someone else's flow is there. One query.
     """
+    values = list(_bounded(values))
+    if len(values) > _MAX_RAW_ENTRIES:
+        raise ValidationError(TOO_MANY_FLOWS.format(count=f"more than {_MAX_RAW_ENTRIES}"))
     wanted, bad = [], []
     for value in values:
         try:
@@ -140,46 +258,17 @@ def clean_flow_ids(owner, values: Iterable) -> tuple[str, ...]:
         if flow_id not in wanted:
             wanted.append(flow_id)
     if len(wanted) > MAX_SCOPED_FLOWS:
-        raise ValidationError(f"At most {MAX_SCOPED_FLOWS} flows (there are {len(wanted)}): "
-                              f"choose all flows instead.")
+        raise ValidationError(TOO_MANY_FLOWS.format(count=len(wanted)))
     owned = {str(pk) for pk in Flow.objects.owned_by(owner).filter(pk__in=wanted).values_list("pk", flat=True)}
     bad += [flow_id for flow_id in wanted if flow_id not in owned]
     if bad:
-        raise ValidationError([f"“{value[:60]}” is not one of your flows." for value in bad])
+        raise ValidationError([NOT_A_FLOW.format(value=value[:60], whose=whose) for value in bad])
     return tuple(wanted)
 
 
-def describe_flows(access: KeyAccess, names: dict[str, str]) -> str:
-    if access.all_flows:
-        return "all flows"
-    if not access.flow_ids:
-        return "no flows"
-    return ", ".join(f"“{names.get(flow_id, flow_id)}”" for flow_id in access.flow_ids)
-
-
-def describe_changes(before: KeyAccess, after: KeyAccess, names: dict[str, str]) -> list[str]:
-    """One line per aspect that changed, for the audit log: ``Flows: all flows → “Echo”``."""
-    lines = []
-    if (before.all_flows, before.flow_ids) != (after.all_flows, after.flow_ids):
-        lines.append(f"Flows: {describe_flows(before, names)} → {describe_flows(after, names)}")
-    if before.permissions != after.permissions:
-        lines.append(f"Permissions: {', '.join(before.permissions)} → {', '.join(after.permissions)}")
-    if before.allowed_ips != after.allowed_ips:
-        lines.append(f"Allowed IPs: {', '.join(before.allowed_ips) or 'anywhere'} → "
-                     f"{', '.join(after.allowed_ips) or 'anywhere'}")
-    return lines
-
-
-def describe(access: KeyAccess, names: dict[str, str]) -> str:
-    """The limits of a new key, for its creation event; empty for full access."""
-    parts = []
-    if not access.all_flows:
-        parts.append(f"flows: {describe_flows(access, names)}")
-    if access.permissions != KeyAccess().permissions:
-        parts.append(f"permissions: {', '.join(access.permissions)}")
-    if access.allowed_ips:
-        parts.append(f"allowed IPs: {', '.join(access.allowed_ips)}")
-    return "; ".join(parts)
+def _bounded(values: Iterable) -> Iterable:
+    """At most one entry more than anyone may give: enough to say there are too many, no more work."""
+    return itertools.islice(values, _MAX_RAW_ENTRIES + 1)
 
 
 def flow_names(flow_ids: Iterable[str]) -> dict[str, str]:

@@ -10,8 +10,16 @@ from django.utils.html import format_html, format_html_join
 from flows.models import Flow
 from langflow_site.net import client_ip
 
+from .access import KeyAccess
 from .audit import describe
-from .forms import PERMISSION_CHOICES, SCOPE_ALL, SCOPE_CHOICES, SCOPE_CHOSEN, KeyAccessMixin, full_access_unless_given
+from .forms import (
+    SCOPE_ALL,
+    SCOPE_CHOICES,
+    FlowChoicesField,
+    KeyAccessMixin,
+    PermissionChoicesField,
+    full_access_unless_given,
+)
 from .models import ApiKey, ApiKeyEvent
 from .services import (
     KeyNotActive,
@@ -29,7 +37,7 @@ ACCESS_FIELDS = ["access_scope", "access_flows", "access_permissions", "access_a
 SETTINGS_FIELDS = ["name", "expires_at", "rate_limit"]
 
 
-class FlowChoiceField(forms.ModelMultipleChoiceField):
+class FlowChoiceField(FlowChoicesField):
     def label_from_instance(self, obj):
         return f"{obj.owner}: {obj.name}"
 
@@ -41,7 +49,8 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
     """
 
     access_prefix = "access_"
-    no_flow_message = "Choose at least one flow, or all flows."
+    expiry_field = "expires_at"
+    whose = "the key's user's"
 
     access_scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect,
                                      initial=SCOPE_ALL)
@@ -50,10 +59,7 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
         queryset=Flow.objects.select_related("owner").defer("data").order_by("owner__username", "name"),
         help_text="Only flows of the key's user; used with “Only the flows I choose”.",
     )
-    access_permissions = forms.MultipleChoiceField(
-        label="Permissions", choices=PERMISSION_CHOICES, widget=forms.CheckboxSelectMultiple,
-        initial=[value for value, _label in PERMISSION_CHOICES],
-    )
+    access_permissions = PermissionChoicesField(label="Permissions")
     access_allowed_ips = forms.CharField(
         label="Allowed IPs", required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="IPv4/IPv6 addresses and CIDR ranges, one per line; empty: anywhere.",
@@ -72,19 +78,22 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
             self.initial.update(self.initial_for(self.instance))
 
     def clean(self):
-        cleaned = self.clean_access(super().clean())
-        if not self.instance._state.adding and not self.instance.is_usable:
+        cleaned = super().clean()
+        adding = self.instance._state.adding
+        if not adding and not self.instance.is_usable:
             # What a revoked or expired key may do stays as it is (apikeys.services says so again,
             # under a lock, for a revocation that lands after this form was loaded; and for its
             # access, which it compares once normalised).
             state = "revoked" if self.instance.is_revoked else "expired"
             for field in set(self.changed_data) & {"expires_at", "rate_limit"}:
                 self.add_error(field, f"This key is {state}: this can no longer change.")
-        owner = cleaned.get("user") if self.instance._state.adding else self.instance.user
-        flows = cleaned.get("access_flows")
-        if cleaned.get("access_scope") == SCOPE_CHOSEN and flows and owner is not None:
-            if any(flow.owner_id != owner.pk for flow in flows):
-                self.add_error("access_flows", "Choose flows of the key's user only.")
+        expiry = {}
+        if "expires_at" in cleaned and (adding or ("expires_at" in self.changed_data and self.instance.is_usable)):
+            expiry["expires_at"] = cleaned["expires_at"]  # an expiry that stays as it was is not checked again
+        self.clean_terms(cleaned, owner=cleaned.get("user") if adding else self.instance.user,
+                         current=None if adding else KeyAccess.of(self.instance), **expiry)
+        if expiry and self.terms is not None:
+            cleaned["expires_at"] = self.terms.expires_at
         return cleaned
 
 

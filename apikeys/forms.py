@@ -2,7 +2,6 @@ import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from flows.models import Flow
 
@@ -37,57 +36,76 @@ def full_access_unless_given(data, *, scope: str = "scope", permissions: str = "
     return data
 
 
-class OwnFlowsField(forms.ModelMultipleChoiceField):
-    """Checkboxes of the owner's flows. Another user's flow id reads like one that does not exist."""
+class FlowChoicesField(forms.ModelMultipleChoiceField):
+    """Checkboxes of flows (its queryset lists them); the ids chosen are checked by
+    apikeys.access.build_terms, not here, so that every entry point says the same words."""
 
     widget = forms.CheckboxSelectMultiple
-    default_error_messages = {
-        "invalid_choice": "“%(value)s” is not one of your flows.",
-        "invalid_pk_value": "“%(pk)s” is not one of your flows.",
-    }
 
     def label_from_instance(self, obj):
         return obj.name
 
+    def clean(self, value):
+        if value in self.empty_values:
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise ValidationError(self.error_messages["invalid_list"], code="invalid_list")
+        return [str(entry) for entry in value]
+
+
+class PermissionChoicesField(forms.MultipleChoiceField):
+    """Checkboxes of the permissions; what is ticked is checked by apikeys.access.build_terms."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=PERMISSION_CHOICES, required=False,
+                         initial=[value for value, _label in PERMISSION_CHOICES], **kwargs)
+
+    def validate(self, value):
+        pass
+
 
 class KeyAccessMixin:
-    """Clean and read a form's access fields: ``scope``, ``flows``, ``permissions``, ``allowed_ips``.
+    """A form's access fields (``scope``, ``flows``, ``permissions``, ``allowed_ips``), validated by
+    apikeys.access.build_terms with a key's expiry, as every other entry point is.
 
     Each name follows ``access_prefix`` (the admin's form prefixes them so that they are no
-    model fields, which saving the form would write without an audit line).
+    model fields, which saving the form would write without an audit line). After ``clean``,
+    ``terms`` holds the valid access and expiry.
     """
 
     access_prefix = ""
-    no_flow_message = "Choose at least one flow, or “All my flows”."
+    expiry_field: str | None = None  # the form's field that build_terms's expiry errors go to
+    whose = "your"  # the owner, as messages name them
+    terms: access.KeyTerms | None = None
 
-    def clean_access(self, cleaned: dict) -> dict:
-        """Normalise permissions and allowed IPs (one error per bad entry) and check the flow choice."""
-        for name, clean in (("permissions", access.clean_permissions), ("allowed_ips", access.clean_allowed_ips)):
-            field = self.access_prefix + name
-            if field in cleaned:
-                try:
-                    cleaned[field] = clean(cleaned[field])
-                except ValidationError as error:
-                    self.add_error(field, error)
-        field = self.access_prefix + "flows"
-        flows = cleaned.get(field)
-        if cleaned.get(self.access_prefix + "scope") == SCOPE_CHOSEN and flows is not None:
-            if not flows:
-                self.add_error(field, self.no_flow_message)
-            elif len(flows) > access.MAX_SCOPED_FLOWS:
-                self.add_error(field, f"Choose at most {access.MAX_SCOPED_FLOWS} flows, or all flows.")
+    def clean_terms(self, cleaned: dict, *, owner, current: KeyAccess | None = None, **expiry) -> dict:
+        """Validate the access fields (and ``expiry``: ``expires_at`` or ``expires_in_days``) in one go."""
+        def name(field: str) -> str:
+            return self.access_prefix + field
+
+        self.terms = None
+        scope = cleaned.get(name("scope"))
+        chosen = scope == SCOPE_CHOSEN
+        try:
+            self.terms = access.build_terms(
+                owner, current=current, whose=self.whose,
+                all_flows=None if scope is None else not chosen,
+                flow_ids=cleaned.get(name("flows"), []) if chosen else None,
+                permissions=cleaned.get(name("permissions")),
+                allowed_ips=cleaned.get(name("allowed_ips")),
+                **expiry,
+            )
+        except ValidationError as error:
+            fields = {"all_flows": name("scope"), "flow_ids": name("flows"), "permissions": name("permissions"),
+                      "allowed_ips": name("allowed_ips"), "expires_at": self.expiry_field}
+            for field, messages in error.message_dict.items():
+                self.add_error(fields.get(field), messages)
         return cleaned
 
     def access(self) -> KeyAccess:
-        value = {name: self.cleaned_data[self.access_prefix + name]
-                 for name in ("scope", "flows", "permissions", "allowed_ips")}
-        chosen = value["scope"] == SCOPE_CHOSEN
-        return KeyAccess(
-            all_flows=not chosen,
-            flow_ids=tuple(str(flow.pk) for flow in value["flows"]) if chosen else (),
-            permissions=value["permissions"],
-            allowed_ips=value["allowed_ips"],
-        )
+        return self.terms.access
 
     @classmethod
     def initial_for(cls, api_key: ApiKey) -> dict:
@@ -104,16 +122,12 @@ class KeyAccessForm(KeyAccessMixin, forms.Form):
     """What a key may do: which of ``owner``'s flows, which permissions, from which addresses."""
 
     scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect, initial=SCOPE_ALL)
-    flows = OwnFlowsField(
+    flows = FlowChoicesField(
         label="Chosen flows", queryset=Flow.objects.none(), required=False,
         help_text="For any other flow the key gets “Flow not found”, as if it did not exist. "
                   "It cannot create flows either.",
     )
-    permissions = forms.MultipleChoiceField(
-        label="Permissions", choices=PERMISSION_CHOICES, widget=forms.CheckboxSelectMultiple,
-        initial=[value for value, _label in PERMISSION_CHOICES],
-        error_messages={"required": "Choose at least one permission."},
-    )
+    permissions = PermissionChoicesField(label="Permissions")
     allowed_ips = forms.CharField(
         label="Allowed IPs", required=False, max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": ALLOWED_IPS_EXAMPLE, "spellcheck": "false",
@@ -124,10 +138,16 @@ class KeyAccessForm(KeyAccessMixin, forms.Form):
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
+        self.owner = owner
         self.fields["flows"].queryset = Flow.objects.owned_by(owner).defer("data").order_by("name")
 
     def clean(self):
-        return self.clean_access(super().clean())
+        cleaned = super().clean()
+        return self.clean_terms(cleaned, owner=self.owner, **self.expiry_input(cleaned))
+
+    def expiry_input(self, cleaned: dict) -> dict:
+        """The raw expiry for build_terms (none: this form does not set one)."""
+        return {}
 
 
 class ApiKeyCreateForm(KeyAccessForm):
@@ -156,12 +176,16 @@ class ApiKeyCreateForm(KeyAccessForm):
         help_text="After this the key is refused. A key that never expires must be deleted by hand.",
     )
 
+    expiry_field = "expires_in"
+
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(full_access_unless_given(data), *args, **kwargs)
 
+    def expiry_input(self, cleaned: dict) -> dict:
+        return {"expires_in_days": cleaned.get("expires_in", access.ABSENT)}
+
     def expires_at(self) -> datetime.datetime | None:
-        days = self.cleaned_data.get("expires_in")
-        return timezone.now() + datetime.timedelta(days=days) if days else None
+        return self.terms.expires_at
 
 
 class ApiKeyRotateForm(forms.Form):

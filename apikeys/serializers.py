@@ -1,13 +1,11 @@
 """The key-management API's JSON, with Langflow's field names (see shared/LANGFLOW_API.md)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
 from rest_framework import serializers
 
 from . import access
-from .access import KeyAccess
 from .models import PERMISSIONS, ApiKey
-from .services import MAX_LIFETIME, MAX_ROTATION_GRACE
+from .services import MAX_ROTATION_GRACE
 
 PERMISSION_CHOICES = [str(permission) for permission in PERMISSIONS]
 ACCESS_FIELDS = ("all_flows", "flow_ids", "permissions", "allowed_ips")
@@ -75,54 +73,65 @@ class ApiKeyListSerializer(serializers.Serializer):
     api_keys = ApiKeySerializer(many=True)
 
 
+class _Unchecked:
+    """A list entry passed on as given: apikeys.access.build_terms checks it, with its own messages.
+
+    The field's type still describes the entry in the OpenAPI schema (a UUID, one of the
+    permissions...).
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, (dict, list)):
+            self.fail("invalid")
+        return str(data)
+
+
+class _UncheckedUUID(_Unchecked, serializers.UUIDField):
+    pass
+
+
+class _UncheckedChoice(_Unchecked, serializers.ChoiceField):
+    default_error_messages = {"invalid": "Expected a permission: run, read or write."}
+
+
+class _UncheckedText(_Unchecked, serializers.CharField):
+    pass
+
+
 class ApiKeyAccessSerializer(serializers.Serializer):
     """A key's limits. Absent fields keep the key's values (context ``current``; a new key: full access).
 
     Context ``user``: the owner, whose flows alone ``flow_ids`` may name. ``validated_data``
-    holds ``access``, a KeyAccess.
+    holds ``access``, a KeyAccess. Validated by apikeys.access.build_terms, as everywhere else.
     """
 
     all_flows = serializers.BooleanField(
         required=False, help_text="true: every flow of yours. Sending flow_ids alone limits the key to them.",
     )
     flow_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, max_length=access.MAX_SCOPED_FLOWS,
-        help_text="Ids of your flows the key is limited to; it gets 404 for every other flow.",
+        child=_UncheckedUUID(), required=False,
+        help_text=f"Ids of your flows the key is limited to (at most {access.MAX_SCOPED_FLOWS}); it gets 404 for "
+                  f"every other flow.",
     )
     permissions = serializers.ListField(
-        child=serializers.ChoiceField(choices=PERMISSION_CHOICES), required=False, min_length=1,
-        error_messages={"min_length": "Choose at least one permission: run, read or write."},
+        child=_UncheckedChoice(choices=PERMISSION_CHOICES), required=False,
         help_text="run (the run endpoints), read (list and read flows), write (create, change, delete flows).",
     )
     allowed_ips = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=access.MAX_ALLOWED_IPS,
-        help_text="IPv4/IPv6 addresses and CIDR ranges the key may be used from; empty: anywhere.",
+        child=_UncheckedText(), required=False,
+        help_text=f"IPv4/IPv6 addresses and CIDR ranges the key may be used from (at most "
+                  f"{access.MAX_ALLOWED_IPS}); empty: anywhere.",
     )
 
     def validate(self, attrs):
-        current = self.context.get("current") or KeyAccess()
-        if attrs.get("all_flows") and attrs.get("flow_ids"):
-            raise serializers.ValidationError({"flow_ids": ["Leave it out (or empty) when all_flows is true."]})
-        scope_given = "all_flows" in attrs or "flow_ids" in attrs
-        all_flows = attrs.get("all_flows", False if "flow_ids" in attrs else current.all_flows)
-        checks = {
-            "flow_ids": lambda: () if all_flows else access.clean_flow_ids(
-                self.context["user"], attrs.get("flow_ids", current.flow_ids)),
-            "permissions": lambda: access.clean_permissions(attrs.get("permissions", current.permissions)),
-            "allowed_ips": lambda: access.clean_allowed_ips(attrs.get("allowed_ips", current.allowed_ips)),
-        }
-        cleaned, errors = {}, {}
-        for field, check in checks.items():
-            try:
-                cleaned[field] = check()
-            except DjangoValidationError as error:
-                errors[field] = error.messages
-        if scope_given and not all_flows and cleaned.get("flow_ids") == ():
-            errors["flow_ids"] = ["Choose at least one flow, or set all_flows to true."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        others = {field: value for field, value in attrs.items() if field not in ACCESS_FIELDS}
-        return {**others, "access": KeyAccess(all_flows=all_flows, **cleaned)}
+        raw = {field: attrs.pop(field) for field in (*ACCESS_FIELDS, "expires_at") if field in attrs}
+        try:
+            terms = access.build_terms(self.context["user"], current=self.context.get("current"), **raw)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from None
+        if "expires_at" in raw:
+            attrs["expires_at"] = terms.expires_at
+        return {**attrs, "access": terms.access}
 
 
 class ApiKeyCreateSerializer(ApiKeyAccessSerializer):
@@ -133,16 +142,6 @@ class ApiKeyCreateSerializer(ApiKeyAccessSerializer):
         required=False, allow_null=True, default=None,
         help_text="When the key stops working; null or absent: never. At most ten years ahead.",
     )
-
-    def validate_expires_at(self, value):
-        if value is None:
-            return None
-        now = timezone.now()
-        if value <= now:
-            raise serializers.ValidationError("must be in the future.")
-        if value > now + MAX_LIFETIME:
-            raise serializers.ValidationError("must be at most ten years ahead.")
-        return value
 
 
 class ApiKeyRotateSerializer(serializers.Serializer):

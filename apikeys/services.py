@@ -18,7 +18,6 @@ from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
 # secret), so every well-formed key costs the same: one query, two HMACs, two comparisons.
 _UNKNOWN_KEY_DIGEST = "0" * 64
 MAX_ROTATION_GRACE = datetime.timedelta(days=7)
-MAX_LIFETIME = datetime.timedelta(days=3650)
 USAGE_CHART_DAYS = 30
 
 Actor = ApiKeyEvent.Actor

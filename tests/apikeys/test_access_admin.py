@@ -49,7 +49,8 @@ def test_the_admin_cannot_give_a_key_another_users_flow(staff, user, other_user)
         "user": str(user.pk), **NO_EXPIRY, "access_scope": "chosen", "access_flows": [str(theirs.pk)],
         "access_permissions": ["run"],
     })
-    assert response.status_code == 200 and "Choose flows of the key&#x27;s user only." in response.content.decode()
+    assert response.status_code == 200
+    assert f"“{theirs.pk}” is not one of the key&#x27;s user&#x27;s flows." in response.content.decode()
     assert not ApiKey.objects.exists()
 
 

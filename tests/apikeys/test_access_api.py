@@ -66,13 +66,18 @@ def test_another_users_flow_id_is_refused_exactly_like_a_missing_one(session, ot
 
 @pytest.mark.parametrize(("payload", "field", "message"), [
     ({"permissions": []}, "permissions", "Choose at least one permission"),
-    ({"permissions": ["admin"]}, "permissions", "is not a valid choice"),
+    ({"permissions": ["admin"]}, "permissions", "“admin” is not a permission: use run, read or write."),
+    ({"permissions": [{"run": 1}]}, "permissions", "Expected a permission"),
     ({"allowed_ips": ["10.0.0.300", "10.0.0.1", "example.com"]}, "allowed_ips", "“10.0.0.300” is not an IPv4"),
-    ({"allowed_ips": [f"10.0.0.{n}" for n in range(51)]}, "allowed_ips", "no more than 50"),
+    ({"allowed_ips": [f"10.0.0.{n}" for n in range(51)]}, "allowed_ips", "At most 50 addresses or ranges (there are 51)"),
+    ({"allowed_ips": ["10.0.0.1"] * 5000}, "allowed_ips", "At most 50 addresses or ranges (there are more than 1000)"),
     ({"all_flows": False}, "flow_ids", "Choose at least one flow"),
     ({"flow_ids": []}, "flow_ids", "Choose at least one flow"),
-    ({"all_flows": True, "flow_ids": [MISSING]}, "flow_ids", "Leave it out"),
-    ({"flow_ids": ["not-a-uuid"]}, "flow_ids", "valid UUID"),
+    ({"all_flows": True, "flow_ids": [MISSING]}, "flow_ids", "Leave the flows out when the key may use all flows."),
+    ({"flow_ids": ["not-a-uuid"]}, "flow_ids", "“not-a-uuid” is not one of your flows."),
+    ({"flow_ids": [MISSING] * 101}, "flow_ids", "“5d8a0c39-2d53-4a4b-8f35-0a4c8c2f3e70” is not one of your flows."),
+    ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at", "The expiry must be in the future."),
+    ({"expires_at": "2999-01-01T00:00:00Z"}, "expires_at", "at most ten years"),
 ])
 def test_bad_access_fields_are_a_422_naming_the_field(session, payload, field, message):
     response = session.post(KEYS, payload, format="json")

@@ -88,7 +88,7 @@ def test_each_bad_allowed_ip_is_a_form_error_in_the_open_dialog_and_the_input_is
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"scope": "chosen", "permissions": ["run"]}, "flows", "Choose at least one flow"),
     ({"scope": "all"}, "permissions", "Choose at least one permission."),
-    ({"scope": "all", "permissions": ["run", "admin"]}, "permissions", "Select a valid choice"),
+    ({"scope": "all", "permissions": ["run", "admin"]}, "permissions", "“admin” is not a permission"),
     ({"scope": "everything", "permissions": ["run"]}, "scope", "Select a valid choice"),
 ])
 def test_missing_or_bad_choices_are_form_errors(signed_in, user, flows, data, field, message):

@@ -1,32 +1,15 @@
-import datetime
-
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from apikeys import access
-from apikeys.access import KeyAccess
 from apikeys.models import ApiKey, ApiKeyEvent, all_permissions
 from apikeys.rates import RATE_HELP, is_valid_rate
 from apikeys.services import create_api_key
 
-
-def positive_days(value: str) -> int:
-    try:
-        days = int(value)
-    except ValueError:
-        raise CommandError(f"--expires-in must be a whole number of days, not {value!r}.") from None
-    if not 1 <= days <= 3650:
-        raise CommandError("--expires-in must be between 1 and 3650 days.")
-    return days
-
-
-def _checked(option: str, clean, *args):
-    try:
-        return clean(*args)
-    except ValidationError as error:
-        raise CommandError(f"{option}: {' '.join(error.messages)}") from None
+# build_terms's fields, as this command's options.
+OPTIONS = {"all_flows": "--flow", "flow_ids": "--flow", "permissions": "--permissions", "allowed_ips": "--allow-ip",
+           "expires_at": "--expires-in"}
 
 
 class Command(BaseCommand):
@@ -35,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="")
-        parser.add_argument("--expires-in", dest="expires_in", metavar="DAYS", default=None)
+        parser.add_argument("--expires-in", dest="expires_in", metavar="DAYS", default=None,
+                            help=f"days until the key stops working, 1 to {access.MAX_LIFETIME.days} "
+                                 f"(default: never)")
         parser.add_argument("--rate-limit", dest="rate_limit", metavar="RATE", default="",
                             help="requests this key may make, e.g. 100/min (default: the server's API_KEY_RATE)")
         parser.add_argument("--flow", dest="flows", metavar="ID", action="append", default=[],
@@ -55,19 +40,16 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.")
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive.")
-        expires_at = None
-        if expires_in is not None:
-            expires_at = timezone.now() + datetime.timedelta(days=positive_days(expires_in))
         if rate_limit and not is_valid_rate(rate_limit):
             raise CommandError(f"--rate-limit: {RATE_HELP}")
-        key_access = KeyAccess(
-            all_flows=not flows,
-            flow_ids=_checked("--flow", access.clean_flow_ids, user, flows),
-            permissions=_checked("--permissions", access.clean_permissions, access.split_entries(permissions)),
-            allowed_ips=_checked("--allow-ip", access.clean_allowed_ips, allowed_ips),
-        )
+        try:
+            terms = access.build_terms(user, flow_ids=flows or None, permissions=permissions,
+                                       allowed_ips=allowed_ips, expires_in_days=expires_in)
+        except ValidationError as error:
+            raise CommandError(" ".join(f"{OPTIONS[field]}: {' '.join(messages)}"
+                                        for field, messages in error.message_dict.items())) from None
         api_key, raw_key = create_api_key(
-            user=user, name=name, expires_at=expires_at, rate_limit=rate_limit, access=key_access,
+            user=user, name=name, expires_at=terms.expires_at, rate_limit=rate_limit, access=terms.access,
             actor=ApiKeyEvent.Actor.ADMIN,
         )
         self.stderr.write(f"Created API key {api_key.masked} (id {api_key.pk}). It will not be shown again.")
