@@ -127,9 +127,19 @@ class ApiKey(models.Model):
         """Whether the key may ``run``, ``read`` or ``write`` (within its flow scope)."""
         return permission in self.permissions
 
+    @property
+    def flow_scope(self) -> tuple[str, ...] | None:
+        """Which flows the key reaches: None for every flow of its owner, else these ids (maybe none).
+
+        The one answer, read by ``reaches_flow`` (a run's flow lookup) and by
+        ``FlowQuerySet.visible_to`` (flow lists, as SQL). Ownership is checked apart.
+        """
+        return None if self.all_flows else tuple(self.flow_ids)
+
     def reaches_flow(self, flow_id) -> bool:
         """Whether the key's flow scope includes this flow (of its owner's: ownership is checked apart)."""
-        return self.all_flows or str(flow_id) in self.flow_ids
+        scope = self.flow_scope
+        return scope is None or str(flow_id) in scope
 
     @property
     def may_create_flows(self) -> bool:

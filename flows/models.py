@@ -42,10 +42,11 @@ class FlowQuerySet(models.QuerySet):
         """
         if not may_use_flows(user, api_key, permission):
             return self.none()
-        if api_key is None or api_key.all_flows:
+        scope = None if api_key is None else api_key.flow_scope  # the key's answer (apikeys.models.ApiKey)
+        if scope is None:
             return self.owned_by(user)
         # One filter() call: building the query is a good part of a run's time.
-        return self.filter(owner=user, pk__in=api_key.flow_ids)  # an empty list: no flow, and no query
+        return self.filter(owner=user, pk__in=scope)  # an empty scope: no flow, and no query
 
 
 def may_use_flows(user, api_key, permission: str) -> bool:

@@ -2,7 +2,7 @@
 
 Through the ORM, building "the owner's flow with this id or endpoint name" cost about a third of
 a whole echo run. Only the owner and reference conditions are SQL; what a key may reach is
-decided by ``ApiKey.reaches_flow`` on the key row already loaded, the same rule
+``ApiKey.flow_scope`` of the key row already loaded (``ApiKey.reaches_flow``), the answer
 ``FlowQuerySet.visible_to`` puts in SQL for lists.
 """
 

@@ -220,6 +220,19 @@ def test_a_revoked_or_expired_keys_access_cannot_change(user):
         assert change_key_access(api_key, KeyAccess()) == []  # nothing to change is no error
 
 
+# --- Which flows a key reaches -----------------------------------------------------------------
+
+@pytest.mark.parametrize("scope", ["all", "one", "none"])
+def test_a_runs_lookup_and_the_flow_list_read_the_same_answer_from_the_keys_flow_scope(user, flow, second_flow,
+                                                                                      scope):
+    api_key = ApiKey(user=user, all_flows=scope == "all", flow_ids=[str(flow.pk)] if scope == "one" else [])
+    expected = {"all": {flow.pk, second_flow.pk}, "one": {flow.pk}, "none": set()}[scope]
+    assert api_key.flow_scope == {"all": None, "one": (str(flow.pk),), "none": ()}[scope]
+    listed = set(Flow.objects.visible_to(user, api_key).values_list("pk", flat=True))
+    reached = {candidate.pk for candidate in (flow, second_flow) if api_key.reaches_flow(candidate.pk)}
+    assert listed == reached == expected
+
+
 # --- Deleted flows --------------------------------------------------------------------------------
 
 def test_deleting_a_flow_takes_it_out_of_every_key_that_had_it_and_only_those(user, flow, second_flow):
