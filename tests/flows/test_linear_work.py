@@ -2,8 +2,9 @@
 linearly with the request, and a request far over a limit is refused at once with memory flat.
 
 Timings on a shared machine move, so each test compares one size with a larger one measured in the
-same run (the best of a few tries each): linear work grows about as much as the size, quadratic work
-as its square. The bounds below leave room for noise yet fail any quadratic step.
+same run (the best of a few tries each, in CPU time of this thread, which other processes do not
+inflate): linear work grows about as much as the size, quadratic work as its square. The bounds
+below leave room for noise yet fail any quadratic step.
 """
 
 import asyncio
@@ -34,18 +35,18 @@ def limits(**changes) -> Limits:
 
 
 def best_time(work, tries: int = 3) -> float:
-    """The shortest of ``tries`` runs of ``work()``, with the garbage collector held off."""
+    """The shortest of ``tries`` runs of ``work()`` in CPU seconds, with the garbage collector held off."""
     best = float("inf")
     gc.collect()
     gc.disable()
     try:
         for _ in range(tries):
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 work()
             except (InvalidGraph, LimitExceeded):
                 pass
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.thread_time() - started)
     finally:
         gc.enable()
     return best
