@@ -128,7 +128,13 @@ def benchmark_throughput(server: AppServer, run_url: str, api_key: str) -> dict:
 
 
 def benchmark_load(server: AppServer, run_url: str, api_key: str, env: dict) -> dict:
-    """Benchmark 5 (and 6): 64 clients; every request served must be counted exactly once."""
+    """Benchmark 5 (and 6): 64 clients; every request served must be counted exactly once.
+
+    When wrk stops, it drops the requests it has in flight (at most one per connection). The
+    server has already counted each of those uses (a use is counted when the key is checked,
+    and a client that leaves does not undo it) but never answers them, so no access line
+    shows them: total_uses may exceed the requests served by at most the 64 connections.
+    """
     before = query_total_uses(env)["load"]
     offset = server.log_path.stat().st_size
     ceiling = wrk(server.url("/api/v1/bench/ceiling"), connections=64, seconds=max(5, LOAD_SECONDS // 6), method="POST", body=RUN_BODY)
@@ -152,7 +158,7 @@ def benchmark_load(server: AppServer, run_url: str, api_key: str, env: dict) -> 
         "max_ms": summary["latency_us"]["max"] / 1000,
         "served": served,
         "total_uses_added": counted,
-        "uses_match_served": counted == served,
+        "uses_match_served": served <= counted <= served + 64,
         "rss_mib_per_worker": [round(resident_mib(pid), 1) for pid in server.worker_pids()],
     }
 
@@ -219,7 +225,7 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
             load["errors"] == 0 and load["timeouts"] == 0,
         ))
         rows.append((
-            f"5. {database}: total_uses added / requests served",
+            f"5. {database}: total_uses added / requests served (goal: served + 0 to 64 dropped by wrk at its stop)",
             f"{load['total_uses_added']} / {load['served']}",
             load["uses_match_served"] and load["served"] > 0,
         ))
