@@ -35,6 +35,7 @@ class _Compiled:
     attnames: tuple[tuple[str, ...], ...]
     positions: tuple[dict[str, int], ...]  # per selection: attname -> column index in the row
     converters: tuple  # per column: (expression, [converter, ...])
+    converted: tuple  # (index, expression, converters) of the columns that have converters
 
 
 class CompiledSelect:
@@ -75,6 +76,8 @@ class CompiledSelect:
                 attnames=attnames,
                 positions=tuple(positions),
                 converters=tuple(converters),
+                converted=tuple((index, expression, functions)
+                                for index, (expression, functions) in enumerate(converters) if functions),
             )
         return compiled
 
@@ -114,7 +117,12 @@ class FetchedRow:
         return self._convert(self._compiled.positions[selection][attname])
 
     def instances(self) -> tuple:
-        values = [self._convert(index) for index in range(len(self._raw))]
+        values = list(self._raw)
+        for index, expression, converters in self._compiled.converted:  # most columns have none
+            value = values[index]
+            for converter in converters:
+                value = converter(value, expression, self._connection)
+            values[index] = value
         instances, start = [], 0
         for selection, attnames in zip(self._compiled.selections, self._compiled.attnames):
             end = start + len(attnames)
