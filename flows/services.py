@@ -143,13 +143,26 @@ def _export_entries(payload: Any) -> list:
     return entries
 
 
-def _free_name(wanted: str, taken: set[str], separator_format: str) -> str:
-    if wanted not in taken:
-        return wanted
-    number = 1
-    while separator_format.format(wanted, number) in taken:
-        number += 1
-    return separator_format.format(wanted, number)
+class _FreeNames:
+    """Names not taken yet: "Name", else "Name (1)", "Name (2)"... Each one given is taken.
+
+    Numbering for a name goes on from where it stopped, so an import of many flows with one
+    name costs one pass over the owner's names, not one per flow."""
+
+    def __init__(self, taken: set[str], numbered: str):
+        self.taken = taken
+        self.numbered = numbered
+        self._next: dict[str, int] = {}
+
+    def take(self, wanted: str) -> str:
+        name = wanted
+        if name in self.taken:
+            number = self._next.get(wanted, 1)
+            while (name := self.numbered.format(wanted, number)) in self.taken:
+                number += 1
+            self._next[wanted] = number + 1
+        self.taken.add(name)
+        return name
 
 
 def _text_field(entry: dict, field: str, where: str, *, required: bool = False) -> str | None:
@@ -191,8 +204,8 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
         where = f"Flow {wanted!r}"
         wanted_endpoint = _text_field(entry, "endpoint_name", where)
         description = _text_field(entry, "description", where) or ""
-        flow = Flow(owner=user, name=_free_name(wanted, names, "{} ({})"), description=description,
-                    endpoint_name=_free_name(wanted_endpoint, endpoints, "{}-{}") if wanted_endpoint else None)
+        flow = Flow(owner=user, name=names.take(wanted), description=description,
+                    endpoint_name=endpoints.take(wanted_endpoint) if wanted_endpoint else None)
         if entry.get("data") is not None:
             flow.data = entry["data"]
         try:
@@ -202,9 +215,6 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
         compiled = _compile(flow.data)
         if runnable_only and isinstance(compiled, engine.InvalidGraph):
             problems.append(f"“{flow.name}” cannot run here. {compiled}")
-        names.add(flow.name)
-        if flow.endpoint_name:
-            endpoints.add(flow.endpoint_name)
         prepared.append((flow, wanted, wanted_endpoint, compiled))
     if problems:
         raise ValidationError(problems)
@@ -214,11 +224,11 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
     return [flow for flow, _, _, _ in prepared]
 
 
-def _taken_names(user) -> tuple[set[str], set[str]]:
+def _taken_names(user) -> tuple[_FreeNames, _FreeNames]:
     mine = Flow.objects.owned_by(user)
     names = set(mine.values_list("name", flat=True))
     endpoints = set(mine.exclude(endpoint_name=None).values_list("endpoint_name", flat=True))
-    return names, endpoints
+    return _FreeNames(names, "{} ({})"), _FreeNames(endpoints, "{}-{}")
 
 
 @transaction.atomic
@@ -229,13 +239,15 @@ def _write_imported(user, prepared: list) -> None:
     import would have done had it come first."""
     names, endpoints = _taken_names(user)
     for flow, wanted, wanted_endpoint, _ in prepared:
-        if flow.name in names:
-            flow.name = _free_name(wanted, names, "{} ({})")
-        if flow.endpoint_name in endpoints:
-            flow.endpoint_name = _free_name(wanted_endpoint, endpoints, "{}-{}")
-        names.add(flow.name)
-        if flow.endpoint_name:
-            endpoints.add(flow.endpoint_name)
+        if flow.name in names.taken:
+            flow.name = names.take(wanted)
+        else:
+            names.taken.add(flow.name)
+        if flow.endpoint_name in endpoints.taken:
+            flow.endpoint_name = endpoints.take(wanted_endpoint)
+        elif flow.endpoint_name:
+            endpoints.taken.add(flow.endpoint_name)
+        flow.clean_fields(exclude=["owner", "description", "data"])  # a new name is still a valid one
         try:
             flow.save(force_insert=True)
         except IntegrityError:

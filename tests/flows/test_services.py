@@ -111,3 +111,27 @@ def test_a_number_too_large_for_a_float_is_a_400(api_client, key):
     response = api_client.generic("POST", "/api/v1/flows/", '{"name": "x", "data": {"nodes": [], "edges": [], '
                                   '"zoom": 1e400}}', content_type="application/json", HTTP_X_API_KEY=key)
     assert response.status_code == 400 and "too large" in response.json()["detail"]
+
+
+def test_a_name_taken_while_an_import_was_checked_is_renamed_when_written(user, monkeypatch):
+    from flows import engine
+
+    compile_graph = engine.compile_graph
+
+    def compile_then_someone_saves(data):
+        if not Flow.objects.filter(name="Echo").exists():
+            Flow.objects.create(owner=user, name="Echo", endpoint_name="echo")  # another request, meanwhile
+        return compile_graph(data)
+
+    monkeypatch.setattr(engine, "compile_graph", compile_then_someone_saves)
+    [flow] = services.import_flows(user=user, payload=load_fixture("echo.json"))
+    assert (flow.name, flow.endpoint_name) == ("Echo (1)", "echo-1")
+
+
+def test_an_import_checks_every_flow_before_it_writes_any(user):
+    echo, agent = load_fixture("echo.json"), load_fixture("simple_agent.json")
+    with pytest.raises(ValidationError) as error:
+        services.import_flows(user=user, payload=[echo, agent], runnable_only=True)
+    assert "cannot run here" in " ".join(error.value.messages) and "Agent (node Agent-EXpSZ)" in str(error.value)
+    assert not Flow.objects.exists()
+    assert len(services.import_flows(user=user, payload=[echo, agent])) == 2  # work in progress is stored
