@@ -27,6 +27,7 @@ from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
 from .limits import LimitExceeded, Limits, RunBudget, ValueTooLarge, json_size
 from .messages import as_text
+from .structure import listed
 
 INPUT_TYPES = ("chat", "text", "any")
 OUTPUT_TYPES = ("chat", "text", "any", "debug")
@@ -83,16 +84,11 @@ def _refuse(message: str, *node_ids: str) -> InvalidRunRequest:
     return InvalidRunRequest(message, node_ids=node_ids)
 
 
-def _listed(names: list[str], most: int = 20) -> str:
-    shown = ", ".join(map(repr, names[:most]))
-    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
-
-
-class _Settings:
+class _Parameters:
     """The parameters of every node for one run, set at most FLOW_MAX_RUN_PARAMETERS times.
 
     A tweak by display name or by field reaches every node it names, so a short request can
-    ask for many settings: they are counted as they are made, and refused past the limit.
+    ask for many of them: they are counted as they are made, and refused past the limit.
     """
 
     def __init__(self, graph: Graph, limits: Limits):
@@ -112,7 +108,7 @@ class _Settings:
         return node.component.dynamic_fields(self.params[node.id], self.memo)
 
 
-def _apply_tweaks(graph: Graph, settings: _Settings, tweaks: dict[str, Any]) -> None:
+def _apply_tweaks(graph: Graph, parameters: _Parameters, tweaks: dict[str, Any]) -> None:
     """By node id, else by display name, else (a plain value) to every node with that field."""
     for key, value in tweaks.items():
         if key in graph.nodes:
@@ -128,7 +124,7 @@ def _apply_tweaks(graph: Graph, settings: _Settings, tweaks: dict[str, Any]) -> 
                               "components' code cannot be changed.", node.id)
             for node in targets:
                 for name, field_value in value.items():
-                    settings.set(node, name, field_value)
+                    parameters.set(node, name, field_value)
             continue
         if key == CODE_FIELD:
             raise _refuse("A tweak cannot change components' 'code' field.")
@@ -138,16 +134,16 @@ def _apply_tweaks(graph: Graph, settings: _Settings, tweaks: dict[str, Any]) -> 
         if not holders:
             raise _refuse(f"Tweak {key!r} names no node and no field of any node.")
         for node in holders:
-            settings.set(node, key, value)
+            parameters.set(node, key, value)
 
 
-def _check_fields(graph: Graph, settings: _Settings) -> None:
+def _check_fields(graph: Graph, parameters: _Parameters) -> None:
     """Every parameter must be a field the node has (template, component-known, or dynamic)."""
     for node in graph.nodes.values():
-        dynamic = settings.dynamic_fields(node)
-        unknown = [name for name in settings.params[node.id] if name not in node.fields and name not in dynamic]
+        dynamic = parameters.dynamic_fields(node)
+        unknown = [name for name in parameters.params[node.id] if name not in node.fields and name not in dynamic]
         if unknown:
-            raise _refuse(f"Node {node.id} ({node.type}) has no field {_listed(sorted(unknown))}.", node.id)
+            raise _refuse(f"Node {node.id} ({node.type}) has no field {listed(sorted(unknown), quote=True)}.", node.id)
 
 
 class _PromptVariables:
@@ -157,10 +153,10 @@ class _PromptVariables:
     an entry, so the index is as large as the distinct templates, not nodes x variables.
     """
 
-    def __init__(self, graph: Graph, settings: _Settings):
+    def __init__(self, graph: Graph, parameters: _Parameters):
         groups: dict[int, tuple[frozenset[str], list[Node]]] = {}
         for node in graph.nodes.values():
-            variables = settings.dynamic_fields(node)
+            variables = parameters.dynamic_fields(node)
             if variables:
                 groups.setdefault(id(variables), (variables, []))[1].append(node)
         self.index: dict[str, list[list[Node]]] = {}
@@ -182,13 +178,13 @@ def _input_text(key: str, value: Any) -> str:
     raise _refuse(f"Input {key!r} must be text.")
 
 
-def _apply_inputs(graph: Graph, settings: _Settings, request: RunRequest) -> None:
+def _apply_inputs(graph: Graph, parameters: _Parameters, request: RunRequest) -> None:
     """The run's ``input_value`` goes to the inputs of ``input_type``; the older ``inputs``
     dict by node id, display name, generic key (the flow's single input), or prompt variable.
     An empty value is no value: the node keeps its stored (or tweaked) one."""
     if request.input_value:
         for node in graph.by_role(*_INPUT_ROLES[request.input_type]):
-            settings.set(node, "input_value", request.input_value)
+            parameters.set(node, "input_value", request.input_value)
     inputs = graph.by_role("chat_input", "text_input")
     variables: _PromptVariables | None = None
     for key, value in request.inputs.items():
@@ -201,11 +197,11 @@ def _apply_inputs(graph: Graph, settings: _Settings, request: RunRequest) -> Non
             targets = inputs
         else:
             if variables is None:
-                variables = _PromptVariables(graph, settings)
+                variables = _PromptVariables(graph, parameters)
             prompts = variables.unconnected(key)
             for node in prompts:
                 if text:
-                    settings.set(node, key, text)
+                    parameters.set(node, key, text)
             if prompts:
                 continue
             if key in GENERIC_INPUT_KEYS and inputs:
@@ -215,7 +211,7 @@ def _apply_inputs(graph: Graph, settings: _Settings, request: RunRequest) -> Non
                           "and no unconnected prompt variable.")
         for node in targets:
             if text:  # as with input_value, an empty input leaves the stored (or tweaked) value
-                settings.set(node, "input_value", text)
+                parameters.set(node, "input_value", text)
 
 
 def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
@@ -260,10 +256,10 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
         raise _refuse(f"input_type must be one of {', '.join(INPUT_TYPES)}.")
     if request.output_type not in OUTPUT_TYPES:
         raise _refuse(f"output_type must be one of {', '.join(OUTPUT_TYPES)}.")
-    settings = _Settings(graph, budget.limits)
-    _apply_tweaks(graph, settings, request.tweaks)
-    _check_fields(graph, settings)
-    _apply_inputs(graph, settings, request)
+    parameters = _Parameters(graph, budget.limits)
+    _apply_tweaks(graph, parameters, request.tweaks)
+    _check_fields(graph, parameters)
+    _apply_inputs(graph, parameters, request)
     outputs = _output_nodes(graph, request)
     needed = graph.with_ancestors({node.id for node in outputs})
     run_order = [node for node in graph.nodes.values() if node.id in needed]
@@ -271,7 +267,7 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
                          budget=budget)
     return Plan(
         graph=graph,
-        params=settings.params,
+        params=parameters.params,
         run_order=run_order,
         output_nodes=outputs,
         context=context,

@@ -165,7 +165,8 @@ def test_thousands_of_variables_with_matching_inputs_run_in_linear_time(api_clie
     count = 20_000
     template = " ".join(f"{{v{i}}}" for i in range(count))
     flow = stored(user, compact_node("Prompt-1", "Prompt", template=template),
-                  compact_node("Out", "ChatOutput", input_value=""), compact_edge("Prompt-1", "prompt", "Out", "input_value"))
+                  compact_node("Out", "ChatOutput", input_value=""),
+                  compact_edge("Prompt-1", "prompt", "Out", "input_value"))
     inputs = {f"v{i}": str(i) for i in range(count)}
     started = time.perf_counter()
     response = api_client.post(f"/api/v1/process/{flow.pk}", {"inputs": inputs}, format="json", HTTP_X_API_KEY=key)
@@ -178,7 +179,8 @@ def _repeating_flow(user):
     return stored(user, compact_node("In", "ChatInput", input_value=""),
                   compact_node("Prompt-1", "Prompt", template="{q}" * 1000, q=""),
                   compact_node("Out", "ChatOutput", input_value=""),
-                  compact_edge("In", "message", "Prompt-1", "q"), compact_edge("Prompt-1", "prompt", "Out", "input_value"))
+                  compact_edge("In", "message", "Prompt-1", "q"),
+                  compact_edge("Prompt-1", "prompt", "Out", "input_value"))
 
 
 def test_one_placeholder_repeated_over_a_large_input_is_refused_fast_with_little_memory(api_client, user, key):
@@ -220,7 +222,8 @@ def test_a_chain_of_fan_in_layers_in_a_10_kb_flow_is_refused_fast(api_client, us
                                    "input_value"),
                       compact_edge(f"B{layer - 1}", "message" if layer == 1 else "text", f"{name}{layer}",
                                    "input_value")]
-    items += [compact_node("Out", "ChatOutput", input_value=""), compact_edge(f"A{layers}", "text", "Out", "input_value")]
+    items += [compact_node("Out", "ChatOutput", input_value=""),
+              compact_edge(f"A{layers}", "text", "Out", "input_value")]
     flow = stored(user, *items)
     assert len(json.dumps(flow.data, separators=(",", ":"))) < 11_000  # about 10 KB
     started = time.perf_counter()
@@ -232,7 +235,8 @@ def test_a_chain_of_fan_in_layers_in_a_10_kb_flow_is_refused_fast(api_client, us
 
 def test_duplicate_edges_are_refused_when_stored_naming_the_nodes(api_client, key):
     edge = compact_edge("In", "message", "Out", "input_value")
-    data = {"nodes": [compact_node("In", "ChatInput", input_value=""), compact_node("Out", "ChatOutput", input_value="")],
+    data = {"nodes": [compact_node("In", "ChatInput", input_value=""),
+                      compact_node("Out", "ChatOutput", input_value="")],
             "edges": [edge, edge]}
     response = api_client.post("/api/v1/flows/", {"name": "Twice", "data": data}, format="json", HTTP_X_API_KEY=key)
     assert response.status_code == 422
@@ -269,7 +273,8 @@ def test_a_tweak_that_reaches_too_many_nodes_is_refused(api_client, user, key, s
 
 def test_an_answer_over_the_limit_is_refused_before_it_is_written(api_client, user, key, settings):
     settings.FLOW_MAX_ANSWER_BYTES = 100_000
-    flow = stored(user, compact_node("In", "ChatInput", input_value=""), compact_node("Out", "ChatOutput", input_value=""),
+    flow = stored(user, compact_node("In", "ChatInput", input_value=""),
+                  compact_node("Out", "ChatOutput", input_value=""),
                   compact_edge("In", "message", "Out", "input_value"))
     assert run(api_client, flow, key, {"input_value": "\n" * 5_000}).status_code == 200
     response = run(api_client, flow, key, {"input_value": "\n" * 10_000})  # 20 KB out; 6 copies x 2 in JSON
