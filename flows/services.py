@@ -268,7 +268,8 @@ _graph_cache: engine.GraphCache | None = None
 def _graphs() -> engine.GraphCache:
     global _graph_cache
     if _graph_cache is None:
-        _graph_cache = engine.GraphCache(size=settings.FLOW_GRAPH_CACHE_SIZE)
+        _graph_cache = engine.GraphCache(size=settings.FLOW_GRAPH_CACHE_SIZE,
+                                         max_bytes=settings.FLOW_GRAPH_CACHE_BYTES)
     return _graph_cache
 
 

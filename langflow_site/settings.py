@@ -301,6 +301,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=1
 # are kept in each process, FLOW_GRAPH_CACHE_SIZE flow versions at most.
 FLOW_MAX_BODY_BYTES = env.int("FLOW_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 FLOW_GRAPH_CACHE_SIZE = env.int("FLOW_GRAPH_CACHE_SIZE", default=256)
+# ...and FLOW_GRAPH_CACHE_BYTES of them at most (about the memory they keep alive).
+FLOW_GRAPH_CACHE_BYTES = env.int("FLOW_GRAPH_CACHE_BYTES", default=256 * 1024 * 1024)
 # What one flow and one run may cost (flows.engine.limits; the README's Security section): nodes
 # and edges per flow, flows per import, parameters a run's tweaks and inputs set, bytes of any one
 # value the engine builds, bytes of a run's whole output and of its answer, seconds per run.
@@ -311,7 +313,7 @@ FLOW_MAX_RUN_PARAMETERS = env.int("FLOW_MAX_RUN_PARAMETERS", default=100_000)
 FLOW_MAX_VALUE_BYTES = env.int("FLOW_MAX_VALUE_BYTES", default=8 * 1024 * 1024)
 FLOW_MAX_ANSWER_BYTES = env.int("FLOW_MAX_ANSWER_BYTES", default=32 * 1024 * 1024)
 FLOW_RUN_TIME_BUDGET = env.float("FLOW_RUN_TIME_BUDGET", default=90.0)
-for _name in ("FLOW_MAX_NODES", "FLOW_MAX_EDGES", "FLOW_MAX_IMPORT_FLOWS", "FLOW_MAX_RUN_PARAMETERS",
+for _name in ("FLOW_GRAPH_CACHE_BYTES", "FLOW_MAX_NODES", "FLOW_MAX_EDGES", "FLOW_MAX_IMPORT_FLOWS", "FLOW_MAX_RUN_PARAMETERS",
               "FLOW_MAX_VALUE_BYTES", "FLOW_MAX_ANSWER_BYTES", "FLOW_RUN_TIME_BUDGET"):
     if globals()[_name] <= 0:
         raise environ.ImproperlyConfigured(f"{_name} must be above 0")

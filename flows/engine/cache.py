@@ -1,4 +1,8 @@
-"""Compiled graphs kept in this process, one per flow version, so a run recomputes nothing."""
+"""Compiled graphs kept in this process, one per flow version, so a run recomputes nothing.
+
+Bounded in count and in memory: a graph weighs about the bytes it keeps alive (``Graph.weight``),
+so a few hundred large flows cannot fill a worker's memory.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,18 @@ from .errors import InvalidGraph
 from .graph import Graph
 
 
-class GraphCache:
-    """A small LRU of compiled graphs (or of the InvalidGraph a version raises), thread-safe."""
+def _weight(entry: Graph | InvalidGraph) -> int:
+    return entry.weight if isinstance(entry, Graph) else 256 + len(str(entry))
 
-    def __init__(self, size: int):
+
+class GraphCache:
+    """A small LRU of compiled graphs (or of the InvalidGraph a version raises), thread-safe:
+    at most ``size`` entries weighing ``max_bytes`` together (a heavier graph is not kept)."""
+
+    def __init__(self, size: int, max_bytes: int | None = None):
         self.size = size
+        self.max_bytes = max_bytes
+        self.weight = 0
         self._entries: OrderedDict[Hashable, Graph | InvalidGraph] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -35,12 +46,20 @@ class GraphCache:
         return entry
 
     def put(self, key: Hashable, entry: Graph | InvalidGraph) -> None:
-        """Keep ``entry`` (a graph compiled beforehand, or the InvalidGraph it raised) for ``key``."""
+        """Keep ``entry`` (a graph compiled beforehand, or the InvalidGraph it raised) for ``key``,
+        forgetting the least recently used entries to stay within the bounds."""
+        weight = _weight(entry)
+        if self.max_bytes is not None and weight > self.max_bytes:
+            return  # compiled again when next needed: linear, and never held
         with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self.weight -= _weight(previous)
             self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self.weight += weight
+            while len(self._entries) > self.size or (self.max_bytes is not None and self.weight > self.max_bytes):
+                _, dropped = self._entries.popitem(last=False)
+                self.weight -= _weight(dropped)
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
@@ -49,3 +68,4 @@ class GraphCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.weight = 0

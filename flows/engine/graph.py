@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from . import components
 from .components.base import Component
 from .errors import InvalidGraph
+from .limits import json_size
 from .structure import MAX_NAMED, is_comment_node, listed, structure_errors
 
 # Never a parameter: Langflow keeps each component's Python source here, and we run none.
@@ -54,6 +55,12 @@ class Graph:
     # Indexes, so that a run's tweaks and inputs cost one lookup each, not a scan of the nodes.
     display_names: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
     field_holders: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)
+    # About the bytes this graph keeps alive (its parameters' values and its objects), so that a
+    # cache of graphs can be bounded in memory, not only in count.
+    weight: int = 0
+
+    def __repr__(self) -> str:
+        return f"<Graph: {len(self.nodes)} nodes, {len(self.edges)} edges>"
 
     def by_role(self, *roles: str) -> list[Node]:
         return [node for node in self.nodes.values() if node.role in roles]
@@ -215,4 +222,16 @@ def compile_graph(data: Any) -> Graph:
         edges=tuple(edges),
         display_names=_index(ordered, lambda node: (node.display_name,)),
         field_holders=_index(ordered, lambda node: node.fields),
+        weight=_weight(ordered, edges),
     )
+
+
+# Rough sizes of the objects a compiled graph holds beyond its values' text (CPython, 64-bit).
+_NODE_BYTES, _EDGE_BYTES, _FIELD_BYTES = 2048, 256, 256
+
+
+def _weight(nodes: list[Node], edges: list[Edge]) -> int:
+    """About the memory the graph keeps alive: its values as JSON would write them, plus its objects."""
+    fields = sum(len(node.params) for node in nodes)
+    values = sum(json_size(value) for node in nodes for value in node.params.values())
+    return len(nodes) * _NODE_BYTES + len(edges) * _EDGE_BYTES + fields * _FIELD_BYTES + values

@@ -287,3 +287,25 @@ def test_as_text_and_format_data_still_render_as_before():
     assert format_data("{a}", {"data": {"a": "x"}}) == "x"
     with pytest.raises(ValueError, match="use plain"):
         format_data("{a.b}", {"a": 1})
+
+
+# --- The cache of compiled graphs ------------------------------------------------------------------------
+
+def test_the_graph_cache_is_bounded_in_memory_not_only_in_count():
+    from flows.engine import GraphCache
+
+    def big(size):
+        return compile_graph(prompt_flow("{q}" + "t" * size, q=""))
+
+    small, large = big(10), big(100_000)
+    assert large.weight - small.weight >= 100_000 - 10  # a graph weighs at least its values
+    cache = GraphCache(size=100, max_bytes=3 * large.weight)
+    for version in range(5):
+        cache.put(("flow", version), big(100_000))
+    assert cache.weight <= 3 * large.weight
+    assert ("flow", 4) in cache and ("flow", 3) in cache and ("flow", 0) not in cache
+    cache.put(("huge", 0), big(1_000_000))  # heavier than the whole cache: compiled again each time
+    assert ("huge", 0) not in cache and ("flow", 4) in cache
+    assert cache.get(("flow", 4), lambda: pytest.fail("was cached")).weight == large.weight
+    cache.clear()
+    assert cache.weight == 0
