@@ -186,10 +186,14 @@ async def complete(request: ChatRequest) -> str:
 
 
 async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadline: _Deadline) -> AsyncIterator[bytes]:
-    """The body's lines, each read within the deadline, all of them within the size cap."""
+    """The body's lines, each read within the deadline, all of them within the size cap.
+
+    Each chunk is searched once, from where the last line ended: a server that sends megabytes
+    without a newline, a kilobyte at a time, costs linear work, not a rescan per chunk.
+    """
     limit = settings.MODEL_MAX_RESPONSE_BYTES
     received = 0
-    pending = b""
+    pending = bytearray()
     chunks = response.content.iter_any()
     while True:
         try:
@@ -200,11 +204,15 @@ async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadlin
         received += len(chunk)
         if received > limit:
             raise _too_large(request)
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            yield line.rstrip(b"\r")
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
+            pending += chunk[start:newline]
+            yield bytes(pending).rstrip(b"\r")
+            pending.clear()
+            start = newline + 1
+        pending += chunk[start:]
     if pending:
-        yield pending
+        yield bytes(pending)
 
 
 async def stream(request: ChatRequest) -> AsyncIterator[str]:
