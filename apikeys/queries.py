@@ -12,7 +12,7 @@ import datetime
 import functools
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
+from django.db import connections, models, router
 
 from langflow_site.compiled import CompiledSelect, FetchedRow, Selection
 
@@ -150,7 +150,17 @@ def insert_event(row: dict, *, using: str | None = None) -> None:
     using = using or router.db_for_write(ApiKeyEvent)
     connection = connections[using]
     attnames = tuple(row)
-    meta = ApiKeyEvent._meta
-    params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in row.items()]
+    params = [
+        value if value is None or plain else field.get_db_prep_save(value, connection)
+        for (field, plain), value in zip(_event_fields(attnames), row.values())
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_insert_event_statement(using, connection.vendor, attnames), params)
+
+
+@functools.cache
+def _event_fields(attnames: tuple[str, ...]) -> tuple[tuple[models.Field, bool], ...]:
+    """Each column's field, and whether its values go to the database as they are: a plain
+    CharField's text, which ``get_db_prep_save`` returns unchanged (and None, for any field)."""
+    meta = ApiKeyEvent._meta
+    return tuple((field, type(field) is models.CharField) for field in map(meta.get_field, attnames))
