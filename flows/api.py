@@ -127,7 +127,10 @@ class FlowListView(FlowAPIView):
     creating_methods = frozenset({"POST"})
 
     @extend_schema(operation_id="list_flows", parameters=[FlowListQuerySerializer],
-                   responses=FlowSerializer(many=True))
+                   responses={200: FlowSerializer(many=True),
+                              422: OpenApiResponse(ErrorSerializer, description="Bad parameters, or flows whose "
+                                                   "data add up past FLOW_MAX_ANSWER_BYTES (ask for pages or "
+                                                   "header_flows=true).")})
     def get(self, request):
         query = self.validated(FlowListQuerySerializer, request.query_params)
         flows = Flow.objects.visible_to(request.user, request.auth, FlowPermission.READ)
@@ -138,6 +141,8 @@ class FlowListView(FlowAPIView):
         if not query["get_all"]:
             start = (query["page"] - 1) * query["size"]
             flows = flows[start:start + query["size"]]
+        if not query["header_flows"]:
+            services.refuse_oversized_listing(flows)
         return Response(FlowSerializer(flows, many=True, with_data=not query["header_flows"]).data)
 
     @extend_schema(operation_id="create_flow", request=FlowInputSerializer,

@@ -16,11 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Sum, TextField
+from django.db.models.functions import Cast, Length
 from django.http import Http404
 
 from apikeys.services import remove_flow_from_key_scopes
 
 from . import engine, queries
+from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
 from .models import Flow, FlowPermission, may_use_flows, reference_terms
 
@@ -100,6 +103,19 @@ def delete_flow(flow: Flow) -> None:
     with transaction.atomic():
         remove_flow_from_key_scopes(flow)
         flow.delete()
+
+
+def refuse_oversized_listing(flows) -> None:
+    """Refuse a list of flows whose graphs add up to more than FLOW_MAX_ANSWER_BYTES, measured in
+    the database (as characters of the stored JSON) before any of it is read: a user's many large
+    flows must not make one small request build an answer of hundreds of megabytes."""
+    limit = settings.FLOW_MAX_ANSWER_BYTES
+    total = flows.aggregate(total=Sum(Length(Cast("data", TextField()))))["total"] or 0
+    if total > limit:
+        raise LimitExceeded(
+            f"These flows' data add up to more than FLOW_MAX_ANSWER_BYTES ({limit:,} bytes): ask for fewer "
+            "at a time (?get_all=false&page=1&size=10) or without their data (?header_flows=true)."
+        )
 
 
 def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,

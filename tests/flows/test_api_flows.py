@@ -219,3 +219,23 @@ def test_a_stored_flow_that_cannot_run_is_still_listed_and_editable(api_client, 
     ran = api_client.post(f"/api/v1/run/{response.json()['id']}", {"input_value": "now"}, format="json",
                           HTTP_X_API_KEY=key)
     assert ran.status_code == 200
+
+
+def test_a_list_whose_flows_add_up_past_the_answer_limit_is_refused_before_it_is_read(api_client, user, key,
+                                                                                       settings):
+    """Many large flows must not make one small request build a huge answer: ask for pages or headers."""
+    from flows import services
+    from tests.flows.graphs import chat_in, flow_data
+
+    settings.FLOW_MAX_ANSWER_BYTES = 3000
+    for number in range(3):
+        data = flow_data(chat_in())
+        data["nodes"][0]["data"]["node"]["description"] = "x" * 1500
+        services.create_flow(owner=user, name=f"Large {number}", data=data)
+    refused = api_client.get("/api/v1/flows/", HTTP_X_API_KEY=key)
+    assert refused.status_code == 422
+    assert "FLOW_MAX_ANSWER_BYTES" in refused.json()["detail"] and "header_flows=true" in refused.json()["detail"]
+    headers = api_client.get("/api/v1/flows/?header_flows=true", HTTP_X_API_KEY=key)
+    assert headers.status_code == 200 and len(headers.json()) == 3
+    one_page = api_client.get("/api/v1/flows/?get_all=false&page=1&size=1", HTTP_X_API_KEY=key)
+    assert one_page.status_code == 200 and len(one_page.json()) == 1
