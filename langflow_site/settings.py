@@ -155,7 +155,7 @@ DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=8)
 if DB_POOL_SIZE < 1:
     raise environ.ImproperlyConfigured("DB_POOL_SIZE must be at least 1")
 # Seconds a request waits for a free pooled connection before it answers 503.
-DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=3.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # returned to the pool at the end of each request
     # Checked when taken from the pool (Django hands the pool its own check for this): a

@@ -48,7 +48,7 @@ def test_requests_fail_with_json_503_while_postgresql_restarts_then_recover(clus
         time.sleep(2)
         cluster.stop()
         down_at = time.monotonic() - started
-        time.sleep(3)
+        time.sleep(6)  # longer than DB_POOL_TIMEOUT (3 s): requests waiting for a connection give up with 503
         cluster.start()
         up_at = time.monotonic() - started
         time.sleep(4)
@@ -66,6 +66,6 @@ def test_requests_fail_with_json_503_while_postgresql_restarts_then_recover(clus
         assert reply.json() == {"detail": UNAVAILABLE_MESSAGE}
         assert reply.headers["retry-after"] == RETRY_AFTER_SECONDS
         assert reply.headers["content-type"] == "application/json"
-    # Once PostgreSQL is back, each worker reconnects by itself (CONN_HEALTH_CHECKS).
+    # Once PostgreSQL is back, each worker's pool reconnects by itself (connections are checked when taken).
     recovered = result.statuses(since=up_at + 1)
     assert recovered and set(recovered) == {200}
