@@ -11,6 +11,7 @@ its size; error messages name at most ``MAX_NAMED`` nodes.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -144,15 +145,7 @@ def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
     for edge in edges:
         waiting[edge.target] += 1
         after[edge.source].append(edge.target)
-    ready = deque(node_id for node_id in node_ids if waiting[node_id] == 0)
-    order = []
-    while ready:
-        node_id = ready.popleft()
-        order.append(node_id)
-        for target in after[node_id]:
-            waiting[target] -= 1
-            if waiting[target] == 0:
-                ready.append(target)
+    order = list(_peel(waiting, after))
     if len(order) < len(node_ids):
         stuck = _on_cycles({node_id for node_id in node_ids if waiting[node_id] > 0}, edges)
         stuck = [node_id for node_id in node_ids if node_id in stuck]
@@ -170,15 +163,21 @@ def _on_cycles(stuck: set[str], edges: list[Edge]) -> set[str]:
         if edge.source in stuck and edge.target in stuck:
             feeds[edge.source] += 1
             before[edge.target].append(edge.source)
-    peel = deque(node_id for node_id, count in feeds.items() if count == 0)
-    while peel:
-        node_id = peel.popleft()
-        stuck.discard(node_id)
-        for source in before[node_id]:
-            feeds[source] -= 1
-            if feeds[source] == 0:
-                peel.append(source)
+    stuck.difference_update(_peel(feeds, before))
     return stuck
+
+
+def _peel(counts: dict[str, int], next_of: dict[str, list[str]]) -> Iterator[str]:
+    """Kahn's algorithm: yield each node once its count is zero (in ``counts``' order at first),
+    counting down the nodes ``next_of`` it; nodes on a cycle never reach zero. ``counts`` is used up."""
+    ready = deque(node_id for node_id, count in counts.items() if count == 0)
+    while ready:
+        node_id = ready.popleft()
+        yield node_id
+        for following in next_of[node_id]:
+            counts[following] -= 1
+            if counts[following] == 0:
+                ready.append(following)
 
 
 def _index(nodes: list[Node], keys) -> MappingProxyType:
