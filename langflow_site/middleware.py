@@ -49,22 +49,31 @@ PAGE_REFERRER_POLICY = "same-origin"
 API_CACHE_CONTROL = "no-store"
 
 
-class DualModeMiddleware:
-    """A middleware that is a coroutine under ASGI and plain under WSGI, running its own
-    ``after(request, response)`` in place (it must do no I/O), with no hop to a thread."""
+class AsyncCapable:
+    """Be a coroutine under ASGI and plain under WSGI: ``__call__`` hands the request to ``_acall``
+    or ``_call``. Subclasses call ``_choose_mode(get_response)`` from their ``__init__``."""
 
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
-        self.get_response = get_response
+    def _choose_mode(self, get_response) -> None:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
     def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
+        return self._acall(request) if self.is_async else self._call(request)
+
+
+class DualModeMiddleware(AsyncCapable):
+    """A middleware running its own ``before(request)`` and ``after(request, response)`` in place
+    (they must do no I/O), with no hop to a thread."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._choose_mode(get_response)
+
+    def _call(self, request):
         return self.before(request) or self.after(request, self.get_response(request))
 
     async def _acall(self, request):
@@ -106,7 +115,7 @@ class SecurityHeadersMiddleware(DualModeMiddleware):
         return response
 
 
-class StaticFilesMiddleware(WhiteNoiseMiddleware):
+class StaticFilesMiddleware(AsyncCapable, WhiteNoiseMiddleware):
     """WhiteNoise, async-capable: it has no async mode of its own (as of 6.12).
 
     The file lookup is a dictionary read; the file itself is read on a thread and answered
@@ -114,19 +123,12 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
     iterator on a thread anyway, with a warning.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response=None, *args, **kwargs):
         super().__init__(get_response, *args, **kwargs)
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        self._choose_mode(get_response)
 
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
-        return super().__call__(request)
+    def _call(self, request):
+        return WhiteNoiseMiddleware.__call__(self, request)
 
     async def _acall(self, request):
         static_file = self.find_file(request.path_info) if self.autorefresh else self.files.get(request.path_info)
