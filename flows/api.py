@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-from asgiref.sync import markcoroutinefunction
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, StreamingHttpResponse
@@ -258,10 +258,8 @@ class AwaitedRunView(FlowAPIView):
                 response = await response.renderer_context["view"].finish_run(response)
             return response
 
-        view.cls = cls
-        view.initkwargs = initkwargs
-        view.csrf_exempt = True  # as DRF's own view: SessionAuthentication enforces CSRF
-        return markcoroutinefunction(view)
+        # DRF's marks (cls, initkwargs, csrf_exempt: SessionAuthentication enforces CSRF) carry over.
+        return functools.update_wrapper(view, sync_view)
 
     async def finish_run(self, pending: PendingRun):
         try:
