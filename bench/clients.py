@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.clients     (part of nothing else; prints one line per client and round)
 
-Both make the same POST to the lean model stub (bench/modelstub.py, no delay) with 64 calls in
+Both make the same POST to the lean model stub (tests/harness/modelstub.py, no delay) with 64 calls in
 flight on one uvloop, interleaved over two rounds. On this machine httpx 0.28 cost about 3.2 ms
 of CPU per call and aiohttp 3.14 about 0.15 ms: httpx's connection pool walks every open
 connection on every request, so its cost grows with the calls in flight, which is exactly what
@@ -23,7 +23,7 @@ import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import uvloop  # noqa: E402
 
-from bench.modelstub import ModelStub  # noqa: E402
+from tests.harness.modelstub import ModelStub  # noqa: E402
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": False}
 IN_FLIGHT = 64

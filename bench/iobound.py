@@ -1,7 +1,7 @@
 """The I/O-bound section of `make bench` (issue 10): runs that wait on a model.
 
-The real server (bench.server.AppServer: SQLite, then PostgreSQL) runs Langflow's Basic
-Prompting export against the model stub (bench/modelstub.py), started here and set as the
+The real server (tests.harness.server.AppServer: SQLite, then PostgreSQL) runs Langflow's Basic
+Prompting export against the model stub (tests/harness/modelstub.py), started here and set as the
 server's OPENAI_BASE_URL. The load comes from bench/loadgen.py in a process of its own. Each
 figure is a ratio to the ideal:
 
@@ -40,8 +40,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.bare.server import WORKER_CLASS, BareServer
-from bench.modelstub import ModelStub
-from bench.server import (
+from tests.harness.modelstub import ModelStub
+from tests.harness.server import (
     FIXTURES,
     LOOPBACK,
     PYTHON,
@@ -472,7 +472,7 @@ def selfcheck(scratch: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     """``python -m bench.iobound --selfcheck``: the loads against the bare project alone."""
-    from bench.modelstub import raise_open_file_limit
+    from tests.harness.modelstub import raise_open_file_limit
 
     if argv != ["--selfcheck"]:
         print(__doc__, file=sys.stderr)

@@ -29,7 +29,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from bench.modelstub import new_event_loop, raise_open_file_limit
+from tests.harness.modelstub import new_event_loop, raise_open_file_limit
 
 HEAD_LIMIT = 1 << 20
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}

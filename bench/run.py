@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import (  # noqa: E402
+from tests.harness.server import (  # noqa: E402
     PYTHON,
     ROOT,
     RUN_BODY,
@@ -50,7 +50,7 @@ from bench.server import (  # noqa: E402
     upload_echo_flow,
 )
 from bench import iobound  # noqa: E402
-from bench.modelstub import raise_open_file_limit  # noqa: E402
+from tests.harness.modelstub import raise_open_file_limit  # noqa: E402
 from bench.tools import postgres_database, wrk  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"

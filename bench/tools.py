@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 
-from bench.server import ROOT
+from tests.harness.postgres import postgres_database  # noqa: F401  (re-exported for the bench sections)
+from tests.harness.server import ROOT
 
 WRK_TIMEOUT = "10s"   # slower than this counts as a time-out; p99 is reported too
 
@@ -25,18 +25,3 @@ def wrk(url: str, *, connections: int, seconds: int, method: str = "GET", body: 
     summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
     summary["error_count"] = sum(summary["errors"].values())
     return summary
-
-
-def postgres_database(url: str):
-    """Create a throwaway database next to ``url``'s; return (its URL, a function that drops it)."""
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url.rsplit("/", 1)[0] + "/" + name, drop

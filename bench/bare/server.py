@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.server import GUNICORN, LOOPBACK, PYTHON, ROOT, child_pids, free_port, request
+from tests.harness.server import GUNICORN, LOOPBACK, PYTHON, ROOT, child_pids, free_port, request
 
 WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 # The calling shell's settings must not reach the bare project.

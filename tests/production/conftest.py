@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bench.server import AppServer, prepare_site, site_env, upload_echo_flow
+from tests.harness.server import AppServer, prepare_site, site_env, upload_echo_flow
 
 SHARED_DATABASE = not os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite")
 

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.server import LOOPBACK, free_port
+from tests.harness.server import LOOPBACK, free_port
 
 
 def postgres_bin_dir() -> Path | None:

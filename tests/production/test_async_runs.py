@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.modelstub import ModelStub
-from bench.server import AppServer, prepare_site, query_total_uses, request, site_env
+from tests.harness.modelstub import ModelStub
+from tests.harness.server import AppServer, prepare_site, query_total_uses, request, site_env
 
 pytestmark = pytest.mark.own_site
 
@@ -231,7 +231,7 @@ def connections_to(admin_url: str, database: str) -> int:
 def test_postgresql_connections_stay_within_the_pool_whatever_runs_are_in_flight(tmp_path):
     """Two workers with DB_POOL_SIZE=3: a hundred streams in flight, and whoami and plain runs
     beside them, never hold more than 2 x 3 connections."""
-    from bench.tools import postgres_database
+    from tests.harness.postgres import postgres_database
 
     admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     try:

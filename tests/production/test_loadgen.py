@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bench import loadgen
-from bench.modelstub import ModelStub
+from tests.harness.modelstub import ModelStub
 
 pytestmark = [pytest.mark.own_site]
 

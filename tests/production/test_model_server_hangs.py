@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.server import FIXTURES, LOOPBACK, RUN_BODY, AppServer, prepare_site, request, site_env, upload_echo_flow
+from tests.harness.server import FIXTURES, LOOPBACK, RUN_BODY, AppServer, prepare_site, request, site_env, upload_echo_flow
 
 pytestmark = [pytest.mark.own_site]
 

@@ -1,4 +1,4 @@
-"""The benchmark's model stub (bench/modelstub.py) behaves as the I/O-bound bench and fault tests need."""
+"""The benchmark's model stub (tests/harness/modelstub.py) behaves as the I/O-bound bench and fault tests need."""
 
 import http.client
 import json
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.modelstub import ModelStub
+from tests.harness.modelstub import ModelStub
 
 pytestmark = [pytest.mark.own_site]
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
+from tests.harness.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
 from langflow_site.resilience import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE
 
 from .postgres_cluster import PostgresCluster, postgres_bin_dir

@@ -7,7 +7,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import RequestFactory
 
-from bench.server import free_port
+from tests.harness.server import free_port
 from langflow_site.resilience import READ_ONLY_MESSAGE, UNAVAILABLE_MESSAGE, DatabaseOutageMiddleware
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from django.db import connection
 
-from bench.server import PYTHON, ROOT, site_env
+from tests.harness.server import PYTHON, ROOT, site_env
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.server import PYTHON, ROOT, query_total_uses
+from tests.harness.server import PYTHON, ROOT, query_total_uses
 
 pytestmark = [pytest.mark.own_site]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from apikeys import crypto
-from bench.server import AppServer, manage, prepare_site, request, site_env
+from tests.harness.server import AppServer, manage, prepare_site, request, site_env
 
 pytestmark = pytest.mark.own_site
 

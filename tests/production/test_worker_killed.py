@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench.server import RUN_BODY, query_total_uses, run_load
+from tests.harness.server import RUN_BODY, query_total_uses, run_load
 
 pytestmark = [pytest.mark.own_site]
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench.server import ROOT, site_env
+from tests.harness.server import ROOT, site_env
 
 # Migrates a brand-new site (with the default cache, so `migrate` creates its table), then reports the modes while the connection (and so -wal and -shm) is open.
 REPORT = """

@@ -4,7 +4,7 @@ One asyncio process, no thread per connection and no framework, so that a thousa
 cost the shared two cores almost nothing and the benchmark measures the server, not the stub.
 HTTP/1.1 with keep-alive is parsed here by hand (the requests come from our own model client).
 
-    python -m bench.modelstub --port 8001 --delay 1          # serve until killed
+    python -m tests.harness.modelstub --port 8001 --delay 1          # serve until killed
     with ModelStub(delay=1) as stub: ... stub.base_url ...    # a subprocess on a free port
 
 ``POST /v1/chat/completions`` answers after ``delay`` seconds with the last user message prefixed
@@ -453,7 +453,7 @@ def new_event_loop():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.modelstub", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.harness.modelstub", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on the first line)")
     for name in KNOBS:
         parser.add_argument(f"--{name.replace('_', '-')}", default=str(DEFAULTS[name]), help=KNOBS[name][2])
@@ -489,12 +489,12 @@ class ModelStub:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
     def start(self) -> ModelStub:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         flags = [f"--{name.replace('_', '-')}={value}" for name, value in self.defaults.items()]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.modelstub", "--port", "0", *flags], cwd=root,
+                [sys.executable, "-m", "tests.harness.modelstub", "--port", "0", *flags], cwd=root,
                 stdout=subprocess.PIPE, stderr=log, start_new_session=True,
             )
         finally:
