@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ComponentError, FlowError
 from ..limits import RunBudget, ValueTooLarge
+from ..memory import ChatMemory
 from ..messages import Message, as_text
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class RunContext:
     session_id: str
     stream: bool
     budget: RunBudget = field(default_factory=RunBudget)
+    # The flow's chat messages (flows.engine.memory); None: the run stores and reads none.
+    memory: ChatMemory | None = None
 
 
 class Component:
