@@ -339,6 +339,18 @@ DB_WORK_ON_CALLING_THREAD = False
 # (scheme://host:port/optional-path-prefix), e.g. a local Ollama: http://127.0.0.1:11434/v1.
 # A malformed entry stops every process at start (flows.apps.FlowsConfig.ready).
 MODEL_ALLOWED_BASE_URLS = env.list("MODEL_ALLOWED_BASE_URLS", default=[])
+# Items one Loop node iterates over, and rows one Batch Run node sends to its model, per run.
+FLOW_MAX_ITERATIONS = env.int("FLOW_MAX_ITERATIONS", default=100)
+# The only databases SQL Database nodes may query, by name (a flow's "Database URL" field names
+# one; a URL there is refused): name=url pairs, comma-separated, sqlite:////path/file.db (opened
+# read-only) or postgres://user:password@host:5432/db (in a read-only transaction). A query reads
+# at most SQL_MAX_ROWS rows and ends after SQL_TIMEOUT seconds.
+SQL_DATABASES = env.dict("SQL_DATABASES", default={})
+SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=1000)
+SQL_TIMEOUT = env.float("SQL_TIMEOUT", default=10.0)
+for _name in ("FLOW_MAX_ITERATIONS", "SQL_MAX_ROWS", "SQL_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
