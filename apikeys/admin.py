@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from flows.models import Flow
-from langflow_site.net import client_ip
+from core.net import client_ip
 
 from .access import KeyAccess
 from .audit import describe

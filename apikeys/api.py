@@ -13,8 +13,8 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from langflow_site.net import client_ip
-from langflow_site.parsers import JSONBodyParser
+from core.net import client_ip
+from core.parsers import JSONBodyParser
 
 from . import serializers
 from .models import ApiKey

@@ -1,6 +1,6 @@
 from rest_framework import authentication, exceptions
 
-from langflow_site.net import client_ip
+from core.net import client_ip
 
 from .services import AddressNotAllowed, InvalidApiKey, authenticate_api_key, record_failed_authentication
 from .throttling import FailedAuthenticationThrottle
@@ -8,7 +8,7 @@ from .throttling import FailedAuthenticationThrottle
 HEADER = "HTTP_X_API_KEY"
 QUERY_PARAMETER = "x-api-key"
 INVALID_KEY_MESSAGE = "Invalid or missing API key"
-MISSING_KEY_MESSAGE = "An API key must be passed as query or header"
+from core.credentials import MISSING_KEY_MESSAGE  # noqa: F401  (re-exported: the answer when no key is sent)
 ADDRESS_REFUSED_MESSAGE = "This API key may not be used from your address."
 
 
@@ -32,6 +32,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     the throttle: a stolen key tried from elsewhere is what the limit is for), answered with
     a message of its own that never lists the allowed addresses.
     """
+
+    #: Tells the API schema (core.openapi) that this authenticator may answer 429.
+    may_throttle = True
 
     def authenticate(self, request):
         raw = raw_key_from_request(request)

@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from flows.models import FlowPermission
-from langflow_site.net import is_in_networks
+from core.net import is_in_networks
 
 from . import crypto
 from .rates import RATE_HELP, is_valid_rate

@@ -2,7 +2,7 @@
 
 Building them through the ORM cost about 0.5 ms of Python each, against well under 0.1 ms in
 SQLite: three quarters of a key check. Their SQL is built once from the models' own metadata
-(see langflow_site.compiled), and each request only binds its parameters. Everything else
+(see core.compiled), and each request only binds its parameters. Everything else
 keeps using the ORM.
 """
 
@@ -14,7 +14,7 @@ import functools
 from django.contrib.auth import get_user_model
 from django.db import connections, models, router
 
-from langflow_site.compiled import CompiledSelect, FetchedRow, Selection
+from core.compiled import CompiledSelect, FetchedRow, Selection
 
 from .models import ApiKey, ApiKeyEvent
 

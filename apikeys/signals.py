@@ -1,4 +1,4 @@
-"""Keep the daily-usage trigger installed whatever later migrations do to its table."""
+"""Signal receivers: the daily-usage trigger kept installed, and keys' scopes kept clear of deleted flows."""
 
 import importlib
 
@@ -21,3 +21,11 @@ def reinstall_daily_usage_trigger(sender, *, using="default", plan=None, **kwarg
     with connection.schema_editor() as schema_editor:
         _daily_usage.drop_trigger(None, schema_editor)
         _daily_usage.create_trigger(None, schema_editor)
+
+
+def forget_deleted_flow(sender, instance, **kwargs):
+    """Take a flow being deleted (by the API, a page, the admin or a cascade) out of every key
+    limited to it, in the deleting transaction, so that its id, reused, grants nothing."""
+    from .services import remove_flow_from_key_scopes
+
+    remove_flow_from_key_scopes(instance)

@@ -1,4 +1,4 @@
-"""Rate limits around API keys, counted by ``langflow_site.throttling`` (atomic, shared by every worker).
+"""Rate limits around API keys, counted by ``core.throttling`` (atomic, shared by every worker).
 
 Three limits, each a DRF rate ("20/min") read from settings at each request, so tests and
 per-key rates can change it:
@@ -20,8 +20,8 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.throttling import BaseThrottle
 
-from langflow_site.net import client_ip
-from langflow_site.throttling import Rate, Throttle
+from core.net import client_ip
+from core.throttling import Rate, Throttle
 
 from .models import ApiKey
 

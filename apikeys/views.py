@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from flows.models import Flow
-from langflow_site.net import client_ip
+from core.net import client_ip
 
 from . import show_once
 from .audit import describe

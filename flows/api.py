@@ -19,9 +19,8 @@ from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apikeys.models import ApiKey
-from langflow_site import dbthreads
-from langflow_site.openapi import ErrorSerializer
+from core import dbthreads
+from core.openapi import ErrorSerializer
 
 from . import engine, services
 from .models import Flow, FlowPermission
@@ -70,8 +69,8 @@ class ApiKeyGrants(BasePermission):
     """
 
     def has_permission(self, request, view):
-        api_key = request.auth
-        if not isinstance(api_key, ApiKey):
+        api_key = request.auth  # an ApiKey, or None for a session
+        if api_key is None:
             return True
         method = "GET" if request.method == "HEAD" else request.method
         needed = view.key_permissions.get(method)
@@ -244,7 +243,7 @@ class AwaitedRunView(FlowAPIView):
 
     DRF does the request's synchronous half (authentication, permissions, throttles, parsing,
     the flow's lookup and the run's plan: a few milliseconds of queries and checks) on a
-    database thread (``langflow_site.dbthreads``); the handler answers a ``PendingRun``, and
+    database thread (``core.dbthreads``); the handler answers a ``PendingRun``, and
     the run itself, which may wait seconds on a model, is then awaited on the event loop.
     """
 

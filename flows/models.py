@@ -7,7 +7,7 @@ from django.core.validators import ProhibitNullCharactersValidator, RegexValidat
 from django.db import models
 from django.db.models import Q
 
-from langflow_site.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
+from core.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
 
 from .engine.structure import empty_flow_data, structure_errors
 

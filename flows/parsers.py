@@ -5,9 +5,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import exceptions, parsers
 
-from langflow_site.api import client_error
-from langflow_site.jsonlimits import TOO_DEEP, nesting_exceeds
-from langflow_site.parsers import BodyTooLarge, not_json, refuse_declared_oversize
+from core.api import client_error
+from core.jsonlimits import TOO_DEEP, nesting_exceeds
+from core.parsers import BodyTooLarge, not_json, refuse_declared_oversize
 
 from .engine.structure import load_json
 

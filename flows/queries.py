@@ -1,4 +1,4 @@
-"""The flow lookup of every run, compiled once instead of per request (see langflow_site.compiled).
+"""The flow lookup of every run, compiled once instead of per request (see core.compiled).
 
 Through the ORM, building "the owner's flow with this id or endpoint name" cost about a third of
 a whole echo run. Only the owner and reference conditions are SQL; what a key may reach is
@@ -12,7 +12,7 @@ import functools
 
 from django.db import connections, router
 
-from langflow_site.compiled import CompiledSelect, Selection
+from core.compiled import CompiledSelect, Selection
 
 from .models import Flow, reference_terms
 

@@ -20,7 +20,6 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 from django.http import Http404
 
-from apikeys.services import remove_flow_from_key_scopes
 
 from . import engine, queries
 from .engine.limits import LimitExceeded
@@ -99,9 +98,9 @@ def upsert_flow(*, user, api_key=None, flow_id: uuid.UUID, fields: dict) -> tupl
 
 
 def delete_flow(flow: Flow) -> None:
-    """Delete ``flow``, and take it out of every API key limited to it (so its id, reused, grants nothing)."""
+    """Delete ``flow`` in one transaction: the receivers of its ``pre_delete`` signal (the API keys
+    limited to it, in ``apikeys.signals``) change in the same one."""
     with transaction.atomic():
-        remove_flow_from_key_scopes(flow)
         flow.delete()
 
 

@@ -6,10 +6,13 @@ from django.core import signals
 from django.core.asgi import get_asgi_application
 from django.db import close_old_connections, reset_queries
 
+from langflow_site.datadir import prepare
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "langflow_site.settings")
+prepare()  # DATA_DIR, its secrets and the SQLite file, before the settings read them
 django.setup(set_prefix=False)
 
-from langflow_site.middleware import for_asgi  # noqa: E402  (needs the apps loaded)
+from core.middleware import for_asgi  # noqa: E402  (needs the apps loaded)
 
 # Django's middleware, served by twins that run their hooks on the event loop (see the module).
 settings.MIDDLEWARE = for_asgi(settings.MIDDLEWARE)

@@ -4,69 +4,17 @@ Every variable is documented in `.env.example`.
 """
 
 import os
-import secrets
 from pathlib import Path
 
 import environ
 
-from apikeys.rates import RATE_HELP, is_valid_rate
-from langflow_site.net import parse_proxies
+from langflow_site.datadir import BASE_DIR, data_dir, default_database_url, env, read_secret
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
-
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
-
-
-def _private_directory(path: Path) -> None:
-    """Create ``path`` readable by its owner only (0700), or tighten it: it holds the secrets and the database."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
-        path.chmod(0o700)
-
-
-def _private_sqlite_files(path: Path) -> None:
-    """Create the SQLite file 0600 before SQLite does (with 0644): its -wal and -shm files copy its mode.
-
-    Files left readable by an older version are tightened too.
-    """
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        try:
-            if name.stat().st_mode & 0o077 and name.stat().st_uid == os.getuid():
-                name.chmod(0o600)
-        except FileNotFoundError:
-            pass
-
-
-_private_directory(DATA_DIR)
-
-
-def _secret_from_file(name: str) -> str:
-    """Return a random secret generated once and kept in DATA_DIR, readable by its owner only.
-
-    A constant in the code would be shared by every install; a fresh value at every start
-    would log everybody out (and, for the pepper, break every key).
-    """
-    path = DATA_DIR / name
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    value = secrets.token_urlsafe(50)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker won the race: use its value
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    return value
-
+# Created by the entry points before this module is read (langflow_site.datadir.prepare).
+DATA_DIR = data_dir()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_from_file("secret_key")
+SECRET_KEY = env.str("SECRET_KEY", default="") or read_secret("secret_key")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -85,25 +33,26 @@ INSTALLED_APPS = [
     "users",
     "apikeys",
     "flows",
-    "langflow_site.apps.SiteConfig",
+    "files",
+    "core.apps.CoreConfig",
 ]
 
 # Under ASGI (langflow_site/asgi.py), Django's own middleware here are served by subclasses that
-# run their hooks in place on the event loop (langflow_site.middleware.for_asgi); the names stay
+# run their hooks in place on the event loop (core.middleware.for_asgi); the names stay
 # Django's, which its deploy checks look for.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "langflow_site.middleware.StaticFilesMiddleware",
-    "langflow_site.middleware.ChunkedBodyMiddleware",
+    "core.middleware.StaticFilesMiddleware",
+    "core.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "langflow_site.middleware.SecurityHeadersMiddleware",
-    "langflow_site.resilience.DatabaseOutageMiddleware",
-    "langflow_site.errors.ClientErrorMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
+    "core.resilience.DatabaseOutageMiddleware",
+    "core.errors.ClientErrorMiddleware",
 ]
 
 ROOT_URLCONF = "langflow_site.urls"
@@ -127,7 +76,7 @@ TEMPLATES = [
 ]
 
 # Database: SQLite in DATA_DIR by default, anything django-environ understands otherwise.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db("DATABASE_URL", default=default_database_url())}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue on the busy timeout instead of failing with "database is locked".
@@ -138,9 +87,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # Sessions and digests: readable by the owner only, from the very first start.
-    if DATABASES["default"]["NAME"] not in ("", ":memory:") and Path(DATABASES["default"]["NAME"]).parent.is_dir():
-        _private_sqlite_files(Path(DATABASES["default"]["NAME"]))
     # Tests run on a real file too, so concurrency tests exercise real locking; one file per
     # test process, so two suites can run side by side.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
@@ -150,7 +96,7 @@ else:
 # Under ASGI each request does its sync work on a thread of its own, so a persistent connection
 # per thread would mean one connection per request in flight. Instead each worker process keeps
 # a pool of at most DB_POOL_SIZE connections (PostgreSQL, psycopg's pool), and the async run
-# endpoints do their database work on DB_POOL_SIZE threads (langflow_site.dbthreads).
+# endpoints do their database work on DB_POOL_SIZE threads (core.dbthreads).
 DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=8)
 if DB_POOL_SIZE < 1:
     raise environ.ImproperlyConfigured("DB_POOL_SIZE must be at least 1")
@@ -169,13 +115,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
-# The cache holds the throttles' counters (langflow_site.throttling), so every process must share it:
-# by default a table of the database (langflow_site.cache, created by migrate), else CACHE_URL
+# The cache holds the throttles' counters (core.throttling), so every process must share it:
+# by default a table of the database (core.cache, created by migrate), else CACHE_URL
 # (redis://host:6379/1 in production).
 CACHE_URL = env.str("CACHE_URL", default="")
 CACHES = {
     "default": env.cache_url_config(CACHE_URL) if CACHE_URL else {
-        "BACKEND": "langflow_site.cache.DatabaseCache",
+        "BACKEND": "core.cache.DatabaseCache",
         "LOCATION": "langflow_cache",
         # Expired rows are culled first; past this many live ones, a third are dropped.
         "OPTIONS": {"MAX_ENTRIES": 10_000},
@@ -218,7 +164,27 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Users' files (the files app, /api/v2/files): under DATA_DIR, readable by the server's user
+    # only. Any Django storage backend can take its place (object storage, with django-storages).
+    "files": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(DATA_DIR / "files"),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
 }
+# Users' files: bytes of one upload (413 past it; a file Save File writes too), bytes of all of
+# one user's files together, and bytes of a PDF or DOCX the File component parses (its text is
+# then bounded by FLOW_MAX_VALUE_BYTES like any value).
+FILES_MAX_UPLOAD_BYTES = env.int("FILES_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+FILES_MAX_USER_BYTES = env.int("FILES_MAX_USER_BYTES", default=1024 * 1024 * 1024)
+FILES_MAX_PARSE_BYTES = env.int("FILES_MAX_PARSE_BYTES", default=20 * 1024 * 1024)
+for _name in ("FILES_MAX_UPLOAD_BYTES", "FILES_MAX_USER_BYTES", "FILES_MAX_PARSE_BYTES"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -237,15 +203,12 @@ for _entry in _peppers:
         raise environ.ImproperlyConfigured("API_KEY_PEPPERS entries must look like '2:a-long-random-secret'")
     API_KEY_PEPPERS[int(_version)] = _secret
 if not API_KEY_PEPPERS:
-    API_KEY_PEPPERS = {1: _secret_from_file("api_key_pepper")}
+    API_KEY_PEPPERS = {1: read_secret("api_key_pepper")}
 
 
 def _rate(name: str, default: str) -> str:
-    """Read a DRF throttle rate ("20/min"); empty means no limit."""
-    value = env.str(name, default=default).strip()
-    if value and not is_valid_rate(value):
-        raise environ.ImproperlyConfigured(f"{name}: {RATE_HELP}")
-    return value
+    """Read a throttle rate ("20/min"); empty means no limit. Checked at start (apikeys.apps)."""
+    return env.str(name, default=default).strip()
 
 
 # API-key throttles (apikeys.throttling), counted in the cache (CACHE_URL).
@@ -259,14 +222,10 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 if AUDIT_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("AUDIT_RETENTION_DAYS must be at least 1")
 
-# Client addresses (langflow_site.net.client_ip): CLIENT_IP_HEADER is believed only when the
+# Client addresses (core.net.client_ip): CLIENT_IP_HEADER is believed only when the
 # direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks; "unix": a peer on a Unix socket).
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="X-Forwarded-For")
-try:
-    parse_proxies(TRUSTED_PROXIES)
-except ValueError as error:
-    raise environ.ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
 
 # Security headers and cookies.
 SESSION_COOKIE_HTTPONLY = True
@@ -313,8 +272,11 @@ FLOW_MAX_RUN_PARAMETERS = env.int("FLOW_MAX_RUN_PARAMETERS", default=100_000)
 FLOW_MAX_VALUE_BYTES = env.int("FLOW_MAX_VALUE_BYTES", default=8 * 1024 * 1024)
 FLOW_MAX_ANSWER_BYTES = env.int("FLOW_MAX_ANSWER_BYTES", default=32 * 1024 * 1024)
 FLOW_RUN_TIME_BUDGET = env.float("FLOW_RUN_TIME_BUDGET", default=90.0)
+# Chat messages kept per flow (flows.memory: Chat Input and Chat Output store them, per session);
+# past it the flow's oldest messages are deleted as new ones arrive.
+FLOW_MAX_MESSAGES = env.int("FLOW_MAX_MESSAGES", default=10_000)
 for _name in ("FLOW_GRAPH_CACHE_BYTES", "FLOW_MAX_NODES", "FLOW_MAX_EDGES", "FLOW_MAX_IMPORT_FLOWS", "FLOW_MAX_RUN_PARAMETERS",
-              "FLOW_MAX_VALUE_BYTES", "FLOW_MAX_ANSWER_BYTES", "FLOW_RUN_TIME_BUDGET"):
+              "FLOW_MAX_VALUE_BYTES", "FLOW_MAX_ANSWER_BYTES", "FLOW_RUN_TIME_BUDGET", "FLOW_MAX_MESSAGES"):
     if globals()[_name] <= 0:
         raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 # The OpenAI-compatible chat-completions server that Language Model components call when the
@@ -360,11 +322,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    # A database outage answers 503; everything else goes on to langflow_site.api.exception_handler.
-    "EXCEPTION_HANDLER": "langflow_site.resilience.exception_handler",
+    # A database outage answers 503; everything else goes on to core.api.exception_handler.
+    "EXCEPTION_HANDLER": "core.resilience.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "langflow_site.openapi.ApiAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.ApiAutoSchema",
 }
 
 # OpenAPI schema (/api/v1/schema/) and Swagger UI (/api/docs/), served from local static files.

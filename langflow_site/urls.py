@@ -7,13 +7,13 @@ from drf_spectacular.views import SpectacularAPIView
 
 from users.api import WhoAmIView
 
-from . import views
-from .apidocs import ApiDocsView
+from core import views
+from core.apidocs import ApiDocsView
 
-handler400 = "langflow_site.views.bad_request"
-handler403 = "langflow_site.views.permission_denied"
-handler404 = "langflow_site.views.page_not_found"
-handler500 = "langflow_site.views.server_error"
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/", include("flows.api_urls")),
+    path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).
     path("", RedirectView.as_view(pattern_name="flows:list"), name="home"),
     path("", include("users.urls")),
@@ -30,7 +31,7 @@ urlpatterns = [
     path("flows/", include("flows.urls")),
 ]
 
-if settings.BENCH_ENDPOINTS:  # `make bench` only: see langflow_site/benchviews.py
-    from .benchviews import CeilingView
+if settings.BENCH_ENDPOINTS:  # `make bench` only: see core/benchviews.py
+    from core.benchviews import CeilingView
 
     urlpatterns.append(path("api/v1/bench/ceiling", CeilingView.as_view(), name="bench-ceiling"))

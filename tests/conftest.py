@@ -73,7 +73,7 @@ def _uses_the_database(request) -> bool:
 def empty_cache(request):
     """Throttle counters live in the cache: each test starts from zero.
 
-    The default cache is a table of the test database (langflow_site.cache), which only tests that
+    The default cache is a table of the test database (core.cache), which only tests that
     use the database can reach; Redis (CI's second pass) is cleared around every test.
     """
     if _database_cache_table() is not None and not _uses_the_database(request):

@@ -9,7 +9,7 @@ class UsersConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from langflow_site.cache import create_cache_tables
+        from core.cache import create_cache_tables
 
         # The throttles' default cache is a table: `migrate` creates it (once per run, with this app).
         post_migrate.connect(create_cache_tables, sender=self)

@@ -2,7 +2,7 @@
 
 The sign-in page, the admin's sign-in (both through ``users.backends.ThrottledModelBackend``)
 and the current-password check of a password change (``users.forms``) all go through
-``check_password``. Two counters (``langflow_site.throttling``), both per client address:
+``check_password``. Two counters (``core.throttling``), both per client address:
 
 * per address and username: LOGIN_THROTTLE_FAILURES failures lock that pair (guessing one account);
 * per address alone: LOGIN_THROTTLE_IP_FAILURES failures for any usernames lock the address.
@@ -11,7 +11,7 @@ Failures count within LOGIN_THROTTLE_WINDOW seconds of the first; the failure th
 limit locks for a whole window from then on. While locked, every attempt is refused before the
 password is checked, so a right guess during the lockout tells the attacker nothing. A right
 password clears the pair's counter. The client's address comes from
-``langflow_site.net.client_ip``, which believes a proxy's header only from TRUSTED_PROXIES.
+``core.net.client_ip``, which believes a proxy's header only from TRUSTED_PROXIES.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from langflow_site import throttling
-from langflow_site.net import client_ip
+from core import throttling
+from core.net import client_ip
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.urls import reverse_lazy
 
-from langflow_site import views as site_views
+from core import views as site_views
 
 from .forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
 

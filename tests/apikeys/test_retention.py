@@ -79,6 +79,6 @@ def test_a_setting_below_one_day_stops_the_server_at_start(tmp_path):
     environment = {**os.environ, "AUDIT_RETENTION_DAYS": "0", "DATA_DIR": str(tmp_path),
                    "DJANGO_SETTINGS_MODULE": "langflow_site.settings"}
     environment.pop("DATABASE_URL", None)
-    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=environment,
+    started = subprocess.run([sys.executable, "manage.py", "check"], env=environment,
                              capture_output=True, text=True, cwd=django_settings.BASE_DIR, timeout=60)
     assert started.returncode != 0 and "AUDIT_RETENTION_DAYS must be at least 1" in started.stderr

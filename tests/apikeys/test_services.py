@@ -9,7 +9,7 @@ from django.utils import timezone
 from apikeys import crypto, queries, services
 from apikeys.models import ApiKey
 from apikeys.services import InvalidApiKey, authenticate_api_key, create_api_key, revoke_api_key
-from langflow_site.compiled import CompiledSelect, FetchedRow
+from core.compiled import CompiledSelect, FetchedRow
 
 pytestmark = pytest.mark.django_db
 

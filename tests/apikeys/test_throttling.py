@@ -15,7 +15,7 @@ from apikeys.access import KeyAccess
 from apikeys.audit import describe
 from apikeys.models import ApiKeyEvent
 from apikeys.throttling import FailedAuthenticationThrottle
-from langflow_site.throttling import Rate, Throttle
+from core.throttling import Rate, Throttle
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.harness.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
-from langflow_site.resilience import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE
+from core.resilience import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE
 
 from .postgres_cluster import PostgresCluster, postgres_bin_dir
 

@@ -8,7 +8,7 @@ from django.db import OperationalError, connection
 from django.test import RequestFactory
 
 from tests.harness.server import free_port
-from langflow_site.resilience import READ_ONLY_MESSAGE, UNAVAILABLE_MESSAGE, DatabaseOutageMiddleware
+from core.resilience import READ_ONLY_MESSAGE, UNAVAILABLE_MESSAGE, DatabaseOutageMiddleware
 
 pytestmark = pytest.mark.django_db
 

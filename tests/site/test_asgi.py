@@ -10,7 +10,7 @@ from django.test import AsyncClient
 from django.utils.module_loading import import_string
 from django.utils.deprecation import MiddlewareMixin
 
-from langflow_site import middleware as site_middleware
+from core import middleware as site_middleware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +51,7 @@ def test_the_asgi_application_serves_the_in_place_twins(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True,
                             text=True, timeout=60)
     served = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "langflow_site.middleware.CsrfViewMiddleware" in served
+    assert "core.middleware.CsrfViewMiddleware" in served
     assert not any(path in served for path in site_middleware.IN_PLACE)
 
 

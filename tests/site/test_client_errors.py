@@ -21,8 +21,8 @@ from rest_framework.views import APIView
 
 from apikeys.models import ApiKey, ApiKeyEvent
 from flows.models import Flow
-from langflow_site.errors import ClientErrorMiddleware
-from langflow_site.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
+from core.errors import ClientErrorMiddleware
+from core.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
 from tests.flows.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db
@@ -332,7 +332,7 @@ async def test_served_through_asgi_the_same_requests_answer_4xx(settings):
     """Django's ASGI handler builds the request, and answers errors, on other threads than WSGI's."""
     from django.test import AsyncClient
 
-    from langflow_site import middleware as site_middleware
+    from core import middleware as site_middleware
 
     settings.MIDDLEWARE = site_middleware.for_asgi(settings.MIDDLEWARE)
     client = AsyncClient(raise_request_exception=False)

@@ -51,3 +51,31 @@ def test_a_start_tightens_what_an_older_version_left_readable(tmp_path):
     modes = _first_start(data_dir, umask=0o022)
     assert modes["data_dir"] == 0o700 and {modes["db"], modes["wal"], modes["shm"]} == {0o600}
     assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700
+
+
+# Imports the settings alone, as a tool or a typo'd entry point would, then lists what it loaded.
+IMPORT_SETTINGS_ONLY = """
+import json, sys
+import langflow_site.settings
+apps = {"apikeys", "flows", "users", "core", "files"}
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in apps)))
+"""
+
+
+def test_importing_the_settings_writes_no_file_and_imports_no_app_module(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = site_env(data_dir, SECRET_KEY="s" * 50, API_KEY_PEPPERS="1:" + "p" * 40)
+    result = subprocess.run([sys.executable, "-c", IMPORT_SETTINGS_ONLY], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == []
+    assert list(data_dir.iterdir()) == []
+
+
+def test_settings_without_their_generated_secret_say_how_to_start(tmp_path):
+    result = subprocess.run([sys.executable, "-c", "import langflow_site.settings"], cwd=ROOT,
+                            env=site_env(tmp_path / "data"), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "secret_key is missing: start the site through manage.py" in result.stderr
+    assert not (tmp_path / "data").exists()

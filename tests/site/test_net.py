@@ -1,9 +1,9 @@
-"""langflow_site.net.client_ip: the forwarding header counts only from a trusted proxy."""
+"""core.net.client_ip: the forwarding header counts only from a trusted proxy."""
 
 import pytest
 from django.test import RequestFactory
 
-from langflow_site.net import cached_networks, client_ip, is_in_networks, parse_networks, parse_proxies
+from core.net import cached_networks, client_ip, is_in_networks, parse_networks, parse_proxies
 
 factory = RequestFactory()
 

@@ -1,4 +1,4 @@
-"""langflow_site.throttling: windows counted with cache.add + cache.incr, exact under concurrency."""
+"""core.throttling: windows counted with cache.add + cache.incr, exact under concurrency."""
 
 import threading
 
@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connections
 
-from langflow_site.throttling import COUNT_BITS, EPOCH, Rate, Throttle, Window, windows
+from core.throttling import COUNT_BITS, EPOCH, Rate, Throttle, Window, windows
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from flows.services import import_flows
-from langflow_site.middleware import CONTENT_SECURITY_POLICY
+from core.middleware import CONTENT_SECURITY_POLICY
 
 from .exports import load_export
 
@@ -83,7 +83,7 @@ def test_a_refused_csrf_token_gets_the_sites_403_page(client, user):
 
 
 def test_the_500_page_renders_without_a_user_or_a_session(rf):
-    from langflow_site.views import server_error
+    from core.views import server_error
 
     response = server_error(rf.get("/flows/"))  # no session, no user: as when the database is down
     body = response.content.decode()

@@ -10,7 +10,7 @@ the second it opened (counted from ``EPOCH``) above the low ``COUNT_BITS`` bits,
 counted so far in them. So ``cache.add`` opens a window, ``cache.incr`` counts an event and
 returns the count and the window's start together, and a single ``cache.get`` tells whether the
 limit is reached and for how long. ``add`` and ``incr`` are atomic in Redis (``CACHE_URL``), in
-the default database cache (``langflow_site.cache``) and in one process's memory: nothing reads
+the default database cache (``core.cache``) and in one process's memory: nothing reads
 a count, changes it and writes it back, so every worker of every server sees one count, and
 the documented limits hold exactly within a window whichever worker answers.
 

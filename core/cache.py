@@ -1,6 +1,6 @@
 """The default cache: a table in the site's own database, so every worker process shares it.
 
-With no CACHE_URL, the throttles (``langflow_site.throttling``) count here, and the counts are the
+With no CACHE_URL, the throttles (``core.throttling``) count here, and the counts are the
 same whichever worker, or whichever server sharing the database, answers. An in-process cache
 would give each worker its own count. CACHE_URL=redis://... stays the production choice.
 

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from . import api
 from .middleware import DualModeMiddleware
 
-logger = logging.getLogger("langflow_site.resilience")
+logger = logging.getLogger("core.resilience")
 
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE_MESSAGE = "The database is unavailable right now; try again in a few seconds."

@@ -1,6 +1,6 @@
 """OpenAPI schema generation (drf-spectacular): the error answers every route can give.
 
-Every API error is JSON ``{"detail": "..."}`` (langflow_site.api), with the status codes
+Every API error is JSON ``{"detail": "..."}`` (core.api), with the status codes
 listed here. Documenting them on every operation lets clients, and schemathesis in CI,
 check each answer against the schema.
 """
@@ -9,8 +9,6 @@ from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
-
-from apikeys.authentication import ApiKeyAuthentication
 
 ERROR_DESCRIPTIONS = {
     "400": "Malformed request: a body that is not JSON or is nested too deeply, or too many parameters.",
@@ -54,7 +52,7 @@ class ApiAutoSchema(AutoSchema):
             codes.append("403")
         if "{" in self.path:
             codes.append("404")
-        if self.view.get_throttles() or any(isinstance(a, ApiKeyAuthentication) for a in authenticators):
+        if self.view.get_throttles() or any(getattr(a, "may_throttle", False) for a in authenticators):
             codes.append("429")
         return codes
 

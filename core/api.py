@@ -19,9 +19,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apikeys.authentication import MISSING_KEY_MESSAGE
+from .credentials import MISSING_KEY_MESSAGE
 
-logger = logging.getLogger("langflow_site.api")
+
+logger = logging.getLogger("core.api")
 
 NESTED_TOO_DEEPLY = "The request is nested too deeply."
 NOT_UTF8 = "The request is not valid UTF-8 text."

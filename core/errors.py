@@ -1,6 +1,6 @@
 """Client errors answer 4xx, never 500, wherever they are raised.
 
-DRF views route their exceptions through ``langflow_site.api.exception_handler``; the middleware
+DRF views route their exceptions through ``core.api.exception_handler``; the middleware
 here does the same for plain Django views (the pages, the admin) with the exceptions Django does
 not map itself: a RecursionError from absurd nesting, a number the database cannot hold,
 undecodable text. Django's 500 handler cannot tell them apart: under ASGI it runs on another
