@@ -9,12 +9,11 @@ keeps using the ORM.
 from __future__ import annotations
 
 import datetime
-import functools
 
 from django.contrib.auth import get_user_model
-from django.db import connections, models, router
+from django.db import router
 
-from core.compiled import CompiledSelect, FetchedRow, Selection
+from core.compiled import CompiledInsert, CompiledSelect, CompiledUpdate, FetchedRow, Selection, prepared
 
 from .models import ApiKey, ApiKeyEvent
 
@@ -75,9 +74,8 @@ def key_with_owner(row: FetchedRow) -> ApiKey:
     return api_key
 
 
-@functools.cache
-def _count_use_statement(alias: str, vendor: str, *, rehash: bool, rotated: bool, previous: bool) -> str:
-    quote = connections[alias].ops.quote_name
+def _build_count_use(connection, *, rehash: bool, rotated: bool, previous: bool) -> str:
+    quote = connection.ops.quote_name
     meta = ApiKey._meta
 
     def column(name: str) -> str:
@@ -93,8 +91,7 @@ def _count_use_statement(alias: str, vendor: str, *, rehash: bool, rotated: bool
     return f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {' AND '.join(conditions)}"
 
 
-def _prep(name: str, value, connection):
-    return ApiKey._meta.get_field(name).get_db_prep_value(value, connection, prepared=False)
+_count_use = CompiledUpdate(_build_count_use)
 
 
 def count_use(
@@ -112,31 +109,20 @@ def count_use(
     Return whether the row was updated.
     """
     using = using or router.db_for_write(ApiKey, instance=api_key)
-    connection = connections[using]
-    sql = _count_use_statement(
-        using, connection.vendor, rehash=rehash is not None, rotated=api_key.rotated_at is not None,
-        previous=previous_secret,
-    )
-    params = [_prep("last_used_at", now, connection)]
+    params = [prepared(ApiKey, "last_used_at", now, using)]
     if rehash is not None:
         params += [rehash[0], rehash[1]]
-    params.append(_prep("id", api_key.pk, connection))
+    params.append(prepared(ApiKey, "id", api_key.pk, using))
     if api_key.rotated_at is not None:
-        params.append(_prep("rotated_at", api_key.rotated_at, connection))
+        params.append(prepared(ApiKey, "rotated_at", api_key.rotated_at, using))
     if previous_secret:
-        params.append(_prep("previous_valid_until", now, connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+        params.append(prepared(ApiKey, "previous_valid_until", now, using))
+    changed = _count_use.execute(params, using=using, rehash=rehash is not None,
+                                 rotated=api_key.rotated_at is not None, previous=previous_secret)
+    return changed == 1
 
 
-@functools.cache
-def _insert_event_statement(alias: str, vendor: str, attnames: tuple[str, ...]) -> str:
-    quote = connections[alias].ops.quote_name
-    meta = ApiKeyEvent._meta
-    columns = ", ".join(quote(meta.get_field(name).column) for name in attnames)
-    placeholders = ", ".join(["%s"] * len(attnames))
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
+_insert_event = CompiledInsert(ApiKeyEvent)
 
 
 def insert_event(row: dict, *, using: str | None = None) -> None:
@@ -147,20 +133,4 @@ def insert_event(row: dict, *, using: str | None = None) -> None:
     time. The values are the ones ``ApiKeyEvent(**row).save()`` would write, prepared by the
     same fields.
     """
-    using = using or router.db_for_write(ApiKeyEvent)
-    connection = connections[using]
-    attnames = tuple(row)
-    params = [
-        value if value is None or plain else field.get_db_prep_save(value, connection)
-        for (field, plain), value in zip(_event_fields(attnames), row.values())
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_event_statement(using, connection.vendor, attnames), params)
-
-
-@functools.cache
-def _event_fields(attnames: tuple[str, ...]) -> tuple[tuple[models.Field, bool], ...]:
-    """Each column's field, and whether its values go to the database as they are: a plain
-    CharField's text, which ``get_db_prep_save`` returns unchanged (and None, for any field)."""
-    meta = ApiKeyEvent._meta
-    return tuple((field, type(field) is models.CharField) for field in map(meta.get_field, attnames))
+    _insert_event.insert(row, using=using or router.db_for_write(ApiKeyEvent))

@@ -1,10 +1,25 @@
-"""SELECTs of whole model rows whose SQL and converters are built once, not at every request.
+"""Statements of the hot path whose SQL, converters and field lists are built once per connection.
 
 Building a query through the ORM (resolving lookups, joins, ordering, converters) costs several
-times more than running it. The few statements on every API request (load the key and its
-owner, load the flow to run) are compiled here once per database connection from the models'
-own metadata: table and column names, quoting and value converters all come from Django, so
-the rows are the same model instances the ORM would give (tests hold each statement to it).
+times more than running it. The few statements on every API request (load the key and its owner,
+count its use, load the flow to run, write a refused key's audit line) are compiled here from the
+models' own metadata, so table and column names, quoting and value conversion all come from Django
+and the rows are the model instances the ORM would give (tests hold each statement to it).
+
+One caching rule for all three kinds: a statement is a family of variants (``**variant``: which
+columns, which conditions), each compiled the first time a connection uses it and kept in a
+``WeakKeyDictionary`` keyed by that connection object, so it goes away with the connection (each
+thread has its own, and converters are bound to one).
+
+The ORM internals relied on, all public or long-stable parts of Django's query compiler:
+
+- ``Model._meta.concrete_fields``, ``Model._meta.get_field``, ``Field.column``, ``Field.attname``;
+- ``connection.ops.quote_name``;
+- ``Field.get_col(alias)``, ``connection.ops.get_db_converters(expression)`` and
+  ``expression.get_db_converters(connection)``: how a SELECT's values are converted;
+- ``Model.from_db(using, attnames, values)``: the instance the ORM would build from a row;
+- ``Field.get_db_prep_value(value, connection, prepared=False)`` and
+  ``Field.get_db_prep_save(value, connection)``: how a parameter is written.
 """
 
 from __future__ import annotations
@@ -12,9 +27,30 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 
+
+class _PerConnection:
+    """The compiled variants of one statement, per connection object: ``compile(connection, **variant)``."""
+
+    def __init__(self, compile: Callable[..., Any]):
+        self._compile = compile
+        self._by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def get(self, connection, variant: dict[str, Any]):
+        variants = self._by_connection.get(connection)
+        if variants is None:
+            variants = self._by_connection[connection] = {}
+        key = tuple(variant.items())
+        compiled = variants.get(key)
+        if compiled is None:
+            compiled = variants[key] = self._compile(connection, **variant)
+        return compiled
+
+
+# --- SELECT -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Selection:
@@ -29,7 +65,7 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class _CompiledSelect:
     sql: str
     selections: tuple[Selection, ...]
     attnames: tuple[tuple[str, ...], ...]
@@ -39,60 +75,55 @@ class _Compiled:
 
 
 class CompiledSelect:
-    """One SELECT statement, compiled per connection; ``rows()`` returns model instances.
+    """A SELECT of whole model rows; ``rows()`` returns model instances.
 
-    ``build(connection)`` returns ``(selections, sql_after_columns)``: the models whose columns
-    are selected (in order), and the rest of the statement (``FROM ... WHERE ...``) with ``%s``
-    placeholders. Converters are bound to a connection object (each thread has its own), so
-    the compiled form is kept per connection and goes away with it.
+    ``build(connection, **variant)`` returns ``(selections, sql_after_columns)``: the models whose
+    columns are selected (in order), and the rest of the statement (``FROM ... WHERE ...``) with
+    ``%s`` placeholders.
     """
 
-    def __init__(self, build: Callable):
+    def __init__(self, build: Callable[..., tuple[list[Selection], str]]):
         self._build = build
-        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._compiled = _PerConnection(self._compile)
 
-    def _compile(self, connection) -> _Compiled:
-        compiled = self._compiled.get(connection)
-        if compiled is None:
-            selections, rest = self._build(connection)
-            quote = connection.ops.quote_name
-            columns = [column for selection in selections for column in selection.columns(quote)]
-            converters = []
-            for selection in selections:
-                for field in selection.fields:
-                    expression = field.get_col(selection.table_alias)
-                    converters.append(
-                        (expression,
-                         connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
-                    )
-            attnames = tuple(tuple(field.attname for field in selection.fields) for selection in selections)
-            positions, start = [], 0
-            for names in attnames:
-                positions.append({name: start + offset for offset, name in enumerate(names)})
-                start += len(names)
-            compiled = self._compiled[connection] = _Compiled(
-                sql=f"SELECT {', '.join(columns)} {rest}",
-                selections=tuple(selections),
-                attnames=attnames,
-                positions=tuple(positions),
-                converters=tuple(converters),
-                converted=tuple((index, expression, functions)
-                                for index, (expression, functions) in enumerate(converters) if functions),
-            )
-        return compiled
+    def _compile(self, connection, **variant) -> _CompiledSelect:
+        selections, rest = self._build(connection, **variant)
+        quote = connection.ops.quote_name
+        columns = [column for selection in selections for column in selection.columns(quote)]
+        converters = []
+        for selection in selections:
+            for field in selection.fields:
+                expression = field.get_col(selection.table_alias)
+                converters.append(
+                    (expression, connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
+                )
+        attnames = tuple(tuple(field.attname for field in selection.fields) for selection in selections)
+        positions, start = [], 0
+        for names in attnames:
+            positions.append({name: start + offset for offset, name in enumerate(names)})
+            start += len(names)
+        return _CompiledSelect(
+            sql=f"SELECT {', '.join(columns)} {rest}",
+            selections=tuple(selections),
+            attnames=attnames,
+            positions=tuple(positions),
+            converters=tuple(converters),
+            converted=tuple((index, expression, functions)
+                            for index, (expression, functions) in enumerate(converters) if functions),
+        )
 
-    def fetch(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[FetchedRow]:
+    def fetch(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS, **variant) -> list[FetchedRow]:
         """Run the statement; return its rows, whose values are converted only when read."""
         connection = connections[using]
-        compiled = self._compile(connection)
+        compiled = self._compiled.get(connection, variant)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             raw_rows = cursor.fetchall()
         return [FetchedRow(compiled, connection, using, raw) for raw in raw_rows]
 
-    def rows(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+    def rows(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS, **variant) -> list[tuple]:
         """Run the statement; return one tuple of model instances (one per selection) a row."""
-        return [row.instances() for row in self.fetch(params, using=using)]
+        return [row.instances() for row in self.fetch(params, using=using, **variant)]
 
 
 class FetchedRow:
@@ -102,7 +133,7 @@ class FetchedRow:
     refusal must not cost more than an accepted key.
     """
 
-    def __init__(self, compiled: _Compiled, connection, using: str, raw: tuple):
+    def __init__(self, compiled: _CompiledSelect, connection, using: str, raw: tuple):
         self._compiled, self._connection, self._using, self._raw = compiled, connection, using, raw
 
     def _convert(self, index: int):
@@ -129,3 +160,64 @@ class FetchedRow:
             instances.append(selection.model.from_db(self._using, attnames, values[start:end]))
             start = end
         return tuple(instances)
+
+
+# --- UPDATE -------------------------------------------------------------------------------------
+
+class CompiledUpdate:
+    """An UPDATE (or any statement that returns no rows): ``build(connection, **variant)`` returns its
+    SQL with ``%s`` placeholders; ``execute`` returns the number of rows it changed."""
+
+    def __init__(self, build: Callable[..., str]):
+        self._compiled = _PerConnection(build)
+
+    def execute(self, params: Sequence, *, using: str = DEFAULT_DB_ALIAS, **variant) -> int:
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(self._compiled.get(connection, variant), params)
+            return cursor.rowcount
+
+
+def prepared(model: type[models.Model], attname: str, value, using: str = DEFAULT_DB_ALIAS):
+    """``value`` as a parameter for the column of ``model.attname``, prepared as the ORM would."""
+    return model._meta.get_field(attname).get_db_prep_value(value, connections[using], prepared=False)
+
+
+# --- INSERT -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    # Per column: its field, and whether its values go to the database as they are (a plain
+    # CharField's text, which ``get_db_prep_save`` returns unchanged; None, for any field).
+    fields: tuple[tuple[models.Field, bool], ...]
+
+
+class CompiledInsert:
+    """An INSERT of one row of ``model`` from a dict of attnames, the values prepared by the same
+    fields ``Model(**row).save()`` would use. The variant is the set of columns given."""
+
+    def __init__(self, model: type[models.Model]):
+        self._model = model
+        self._compiled = _PerConnection(self._compile)
+
+    def _compile(self, connection, *, attnames: tuple[str, ...]) -> _CompiledInsert:
+        quote = connection.ops.quote_name
+        meta = self._model._meta
+        fields = tuple(meta.get_field(name) for name in attnames)
+        columns = ", ".join(quote(field.column) for field in fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        return _CompiledInsert(
+            sql=f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",
+            fields=tuple((field, type(field) is models.CharField) for field in fields),
+        )
+
+    def insert(self, row: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> None:
+        connection = connections[using]
+        compiled = self._compiled.get(connection, {"attnames": tuple(row)})
+        params = [
+            value if value is None or plain else field.get_db_prep_save(value, connection)
+            for (field, plain), value in zip(compiled.fields, row.values())
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)

@@ -1,7 +1,8 @@
 """Answer a database outage with a clear 503 instead of a 500.
 
 When PostgreSQL restarts, the SQLite file turns read-only or its disk fills up, every query
-raises ``OperationalError`` (or ``InterfaceError`` for a connection that died under us). That is
+raises ``OperationalError`` (or ``InterfaceError`` for a connection that died under us); which
+of those are an outage is ``is_database_outage``'s decision. That is
 the service being briefly unavailable, not a bug: clients get ``503`` with ``Retry-After`` and
 can retry, and the app recovers by itself because Django opens a fresh connection (with
 ``CONN_HEALTH_CHECKS``) on the next request once the database is back.
@@ -40,8 +41,45 @@ _WRITE_REFUSED_MARKERS = (
 )
 
 
+# PostgreSQL's SQLSTATE classes of an unavailable or overloaded server: connection exception,
+# transaction rollback (deadlock, serialization: retry), insufficient resources (disk full, too
+# many connections), operator intervention (shutdown, restart, statement timeout); and the lone
+# codes of a read-only server and of a lock not granted.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+_OUTAGE_SQLSTATES = frozenset({"25006", "55P03"})
+# SQLite raises OperationalError for mistakes in a statement too: those are bugs, not outages.
+_STATEMENT_BUG_MARKERS = (
+    "syntax error",
+    "no such table",
+    "no such column",
+    "no such function",
+    "has no column named",
+    "ambiguous column name",
+    "wrong number of arguments",
+    "unrecognized token",
+    "incomplete input",
+    "too many sql variables",
+    "misuse",
+)
+
+
 def is_database_outage(exc: BaseException) -> bool:
-    return isinstance(exc, (OperationalError, InterfaceError))
+    """Whether ``exc`` says the database is unavailable (a 503 the client may retry), rather than
+    that a statement is wrong (a bug: a 500, with its trace in the server log).
+
+    A connection that died under us (InterfaceError) is an outage. An OperationalError is one when
+    PostgreSQL's SQLSTATE says so, or, without a SQLSTATE (a server that cannot be reached, a pool
+    time-out, SQLite's locked, read-only or full file), unless its text names a statement mistake.
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate:
+        return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate in _OUTAGE_SQLSTATES
+    text = str(exc).lower()
+    return not any(marker in text for marker in _STATEMENT_BUG_MARKERS)
 
 
 def outage_message(exc: BaseException) -> str:

@@ -8,32 +8,27 @@ a whole echo run. Only the owner and reference conditions are SQL; what a key ma
 
 from __future__ import annotations
 
-import functools
+from django.db import router
 
-from django.db import connections, router
-
-from core.compiled import CompiledSelect, Selection
+from core.compiled import CompiledSelect, Selection, prepared
 
 from .models import Flow, reference_terms
 
 
-@functools.cache
-def _owned_flows_matching(*, with_data: bool, by_id: bool, by_endpoint: bool) -> CompiledSelect:
-    def build(connection):
-        quote = connection.ops.quote_name
-        meta = Flow._meta
-        fields = tuple(field for field in meta.concrete_fields if with_data or field.name != "data")
+def _build_owned_flows_matching(connection, *, with_data: bool, by_id: bool, by_endpoint: bool):
+    quote = connection.ops.quote_name
+    meta = Flow._meta
+    fields = tuple(field for field in meta.concrete_fields if with_data or field.name != "data")
 
-        def column(name: str) -> str:
-            return quote(meta.get_field(name).column)
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
 
-        matches = ([f"{column('id')} = %s"] if by_id else []) + ([f"{column('endpoint_name')} = %s"] if by_endpoint else [])
-        rest = (
-            f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND ({' OR '.join(matches)}) LIMIT 2"
-        )
-        return [Selection(Flow, fields, meta.db_table)], rest
+    matches = ([f"{column('id')} = %s"] if by_id else []) + ([f"{column('endpoint_name')} = %s"] if by_endpoint else [])
+    rest = f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND ({' OR '.join(matches)}) LIMIT 2"
+    return [Selection(Flow, fields, meta.db_table)], rest
 
-    return CompiledSelect(build)
+
+_owned_flows_matching = CompiledSelect(_build_owned_flows_matching)
 
 
 def owned_flows_matching(owner_id, reference: str, *, with_data: bool,
@@ -46,12 +41,11 @@ def owned_flows_matching(owner_id, reference: str, *, with_data: bool,
     if flow_id is None and endpoint_name is None:
         return []
     using = using or router.db_for_read(Flow)
-    connection = connections[using]
-    params = [Flow._meta.get_field("owner").get_db_prep_value(owner_id, connection)]
+    params = [prepared(Flow, "owner", owner_id, using)]
     if flow_id is not None:
-        params.append(Flow._meta.pk.get_db_prep_value(flow_id, connection))
+        params.append(prepared(Flow, "id", flow_id, using))
     if endpoint_name is not None:
         params.append(endpoint_name)
-    statement = _owned_flows_matching(with_data=with_data, by_id=flow_id is not None,
-                                      by_endpoint=endpoint_name is not None)
-    return [flow for (flow,) in statement.rows(params, using=using)]
+    rows = _owned_flows_matching.rows(params, using=using, with_data=with_data,
+                                      by_id=flow_id is not None, by_endpoint=endpoint_name is not None)
+    return [flow for (flow,) in rows]

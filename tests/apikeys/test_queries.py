@@ -134,3 +134,22 @@ def test_the_compiled_event_insert_writes_exactly_what_the_orm_writes_for_the_sa
             compiled_known["created_at"]) == (api_key.pk, api_key.lookup_id, client_ip, now)
     assert compiled_known["data"] == {"reason": "wrong_secret", "long": "x" * 5000}  # whole, never cut
     assert compiled_malformed["api_key"] is None and compiled_malformed["data"] == {"reason": "malformed_key"}
+
+
+def test_each_compiled_statement_is_compiled_once_per_connection_and_variant(monkeypatch):
+    from django.db import connections
+
+    from apikeys import queries
+
+    statements = queries._count_use._compiled
+    built = []
+    real = statements._compile
+    monkeypatch.setattr(statements, "_compile", lambda conn, **variant: built.append(variant) or real(conn, **variant))
+    connection = connections["default"]
+    statements._by_connection.pop(connection, None)
+    plain, rehashed = ({"rehash": False, "rotated": False, "previous": False},
+                       {"rehash": True, "rotated": False, "previous": False})
+    first = statements.get(connection, plain)
+    assert [statements.get(connection, plain) for _ in range(3)] == [first] * 3
+    assert "digest" in statements.get(connection, rehashed)
+    assert built == [plain, rehashed]

@@ -89,3 +89,58 @@ def test_plain_django_views_answer_503_too_json_on_the_api_html_elsewhere(path, 
 def test_middleware_leaves_other_exceptions_to_django():
     middleware = DatabaseOutageMiddleware(lambda request: None)
     assert middleware.process_exception(RequestFactory().get("/api/v1/x"), ValueError("bug")) is None
+
+
+class _DriverError(Exception):
+    """A driver exception with PostgreSQL's SQLSTATE, as psycopg's carry it."""
+
+    def __init__(self, sqlstate):
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def _wrapped(sqlstate):
+    error = OperationalError(f"driver said {sqlstate}")
+    error.__cause__ = _DriverError(sqlstate)
+    return error
+
+
+@pytest.mark.parametrize("sqlstate", ["08006", "57P01", "53100", "53300", "40P01", "25006", "57014"])
+def test_postgresql_availability_errors_are_outages(sqlstate):
+    from core.resilience import is_database_outage
+
+    assert is_database_outage(_wrapped(sqlstate))
+
+
+@pytest.mark.parametrize("sqlstate", ["42601", "42P01", "22P02", "XX000"])
+def test_other_postgresql_errors_are_not_outages(sqlstate):
+    from core.resilience import is_database_outage
+
+    assert not is_database_outage(_wrapped(sqlstate))
+
+
+@pytest.mark.parametrize("text, outage", [
+    ("database is locked", True),
+    ("unable to open database file", True),
+    ("attempt to write a readonly database", True),
+    ("database or disk is full", True),
+    ('near "SELEC": syntax error', False),
+    ("no such table: apikeys_apikey", False),
+    ("no such column: apikeys_apikey.nope", False),
+])
+def test_sqlite_statement_mistakes_are_not_outages(text, outage):
+    from core.resilience import is_database_outage
+
+    assert is_database_outage(OperationalError(text)) is outage
+
+
+def test_a_broken_statement_is_a_500_not_a_503(api_client, monkeypatch):
+    from django.test import Client
+
+    def broken(*args, **kwargs):
+        raise OperationalError("no such table: apikeys_apikey")
+
+    monkeypatch.setattr("apikeys.authentication.authenticate_api_key", broken)
+    response = Client(raise_request_exception=False).get("/api/v1/users/whoami", HTTP_X_API_KEY="lfsk_anything")
+    assert response.status_code == 500
+    assert "no such table" not in response.content.decode()
