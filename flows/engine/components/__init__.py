@@ -1,7 +1,7 @@
 """Every component this server can run, registered by Langflow's ``data.type``."""
 
 from . import io, language_model, parser, prompt  # noqa: F401  (registers them)
-from . import sql  # noqa: F401  (SQL Database, Split Text, Batch Run, Loop)
+from . import batch_run, split_text, sql  # noqa: F401  (Batch Run, Split Text, SQL Database)
 from .base import REGISTRY, Component, RunContext, register
 
 __all__ = ["REGISTRY", "Component", "RunContext", "register"]

@@ -2,6 +2,8 @@
 
 The template is parsed once for all the items; each rendering, and the joined result, is
 measured before it is built, against the run's value limit (see ``messages.DataTemplate``).
+Langflow exports the current Parser as ``ParserComponent`` or ``parser`` (same fields: ``mode``
+Parser/Stringify, ``pattern``, ``sep``); a DataFrame (a list of records) is one item per row.
 """
 
 import json
@@ -71,7 +73,7 @@ class _TemplateParser(Component):
         return self.message(separator.join(parts), sender="Machine", sender_name="AI")
 
 
-@register("ParserComponent")
+@register("ParserComponent", "parser")
 class Parser(_TemplateParser):
     outputs = {"parsed_text": "render"}
 
