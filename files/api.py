@@ -15,14 +15,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from django.http import FileResponse
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.openapi import ErrorSerializer
-from flows.api import ApiKeyGrants
-from flows.engine.filestore import FileTooLarge
-from flows.models import FlowPermission
 
 from . import services
 from .models import UserFile
@@ -73,15 +70,25 @@ class RenameQuerySerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, help_text="The new name (the extension stays).")
 
 
-class FileKeyGrants(ApiKeyGrants):
-    """The key's ``read``/``write`` permission (ApiKeyGrants); no writing for a key limited to chosen flows."""
+READ, WRITE = "read", "write"
+
+
+class FileKeyGrants(BasePermission):
+    """An API key needs ``read`` to list and download, ``write`` to upload, rename and delete; a key
+    limited to chosen flows may not write. A session may do everything. The same answers as the
+    flows API's (flows.api.ApiKeyGrants), which this package may not import."""
 
     def has_permission(self, request, view):
-        if not super().has_permission(request, view):
-            return False
         api_key = request.auth
-        if (getattr(api_key, "flow_scope", None) is not None
-                and view.key_permissions.get(request.method) == FlowPermission.WRITE):
+        if not hasattr(api_key, "grants"):  # a session
+            return True
+        needed = view.key_permissions.get("GET" if request.method == "HEAD" else request.method)
+        if needed is None:
+            return True
+        if not api_key.grants(needed):
+            self.message = f"This API key lacks the '{needed}' permission"
+            return False
+        if needed == WRITE and api_key.flow_scope is not None:
             self.message = SCOPED_KEY_CANNOT_CHANGE_FILES
             return False
         return True
@@ -89,12 +96,10 @@ class FileKeyGrants(ApiKeyGrants):
 
 class FileAPIView(APIView):
     permission_classes = [IsAuthenticated, FileKeyGrants]
-    key_permissions = {"GET": FlowPermission.READ, "POST": FlowPermission.WRITE, "PUT": FlowPermission.WRITE,
-                       "DELETE": FlowPermission.WRITE}
-    creating_methods: frozenset[str] = frozenset()
+    key_permissions = {"GET": READ, "POST": WRITE, "PUT": WRITE, "DELETE": WRITE}
 
     def handle_exception(self, exc):
-        if isinstance(exc, FileTooLarge):
+        if isinstance(exc, services.FileTooLarge):
             exc = UploadTooLarge(str(exc))
         elif isinstance(exc, services.BadFileName):
             exc = exceptions.ParseError(str(exc))

@@ -18,8 +18,6 @@ from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from flows.engine.filestore import FileTooLarge
-
 from .models import UserFile
 from .storage import delete_blob, file_storage
 
@@ -33,7 +31,11 @@ _NUMBERED = re.compile(r" \((\d+)\)$")
 
 
 class BadFileName(ValueError):
-    """A name with nothing usable left once cleaned."""
+    """A name with nothing usable left once cleaned, or one taken (renaming)."""
+
+
+class FileTooLarge(Exception):
+    """Past FILES_MAX_UPLOAD_BYTES or the owner's FILES_MAX_USER_BYTES; the message names the setting."""
 
 
 def clean_name(raw: str) -> tuple[str, str]:

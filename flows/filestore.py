@@ -1,4 +1,5 @@
-"""The engine's ``FileStore`` over the files app: one flow owner's files, for one run.
+"""The engine's ``FileStore`` (``flows.engine.filestore``) over the files app: one flow owner's
+files, for one run.
 
 Database work goes to the database threads (``core.dbthreads``), storage reads to a worker
 thread: nothing here blocks the event loop.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import asyncio
 
 from core import dbthreads
-from flows.engine.filestore import FileNotFound, FileStoreError, FileTooLarge, StoredFile
+from files import services
+from files.models import UserFile
+from files.storage import file_storage
 
-from . import services
-from .models import UserFile
-from .storage import file_storage
+from .engine.filestore import FileNotFound, FileStoreError, FileTooLarge, StoredFile
 
 
 def _stored(file: UserFile) -> StoredFile:
@@ -23,8 +24,8 @@ def _stored(file: UserFile) -> StoredFile:
 def _read_blob(path: str, max_bytes: int) -> bytes:
     with file_storage().open(path, "rb") as handle:
         content = handle.read(max_bytes + 1)
-    if len(content) > max_bytes:
-        raise FileTooLarge(f"it is larger than {max_bytes:,} bytes")
+    if len(content) > max_bytes:  # it grew since its size was read
+        raise FileTooLarge(f"the file is larger than {max_bytes:,} bytes")
     return content
 
 
@@ -58,6 +59,8 @@ class OwnerFileStore:
         try:
             file = await dbthreads.run(services.save_bytes, owner_id=self.owner_id, name=name, content=content,
                                        replace=replace)
+        except services.FileTooLarge as error:
+            raise FileTooLarge(str(error)) from None
         except services.BadFileName as error:
             raise FileStoreError(str(error)) from None
         return _stored(file)
