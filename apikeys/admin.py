@@ -7,8 +7,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from flows.models import Flow
 from core.net import client_ip
+from flows.models import Flow
 
 from .access import KeyAccess
 from .audit import describe

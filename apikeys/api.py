@@ -17,8 +17,8 @@ from core.net import client_ip
 from core.parsers import JSONBodyParser
 
 from . import serializers
-from .models import ApiKey
 from .access import KeyAccess
+from .models import ApiKey
 from .services import (
     KeyNotActive,
     change_key_access,

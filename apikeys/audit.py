@@ -74,7 +74,7 @@ def record(kind: str, **fields) -> ApiKeyEvent:
 
 
 def _moment(value: datetime.datetime | None) -> str | None:
-    return value.astimezone(datetime.timezone.utc).isoformat() if value is not None else None
+    return value.astimezone(datetime.UTC).isoformat() if value is not None else None
 
 
 def flows(flow_ids: Iterable[str], names: dict[str, str]) -> list[dict]:
@@ -159,8 +159,8 @@ def describe(event: ApiKeyEvent) -> str:
 def _utc(value: str | None) -> str:
     moment = datetime.datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return f"{moment.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _flow_name(flow: dict) -> str:

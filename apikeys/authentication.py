@@ -1,5 +1,6 @@
 from rest_framework import authentication, exceptions
 
+from core.credentials import MISSING_KEY_MESSAGE  # noqa: F401  (re-exported: the answer when no key is sent)
 from core.net import client_ip
 
 from .services import AddressNotAllowed, InvalidApiKey, authenticate_api_key, record_failed_authentication
@@ -8,7 +9,7 @@ from .throttling import FailedAuthenticationThrottle
 HEADER = "HTTP_X_API_KEY"
 QUERY_PARAMETER = "x-api-key"
 INVALID_KEY_MESSAGE = "Invalid or missing API key"
-from core.credentials import MISSING_KEY_MESSAGE  # noqa: F401  (re-exported: the answer when no key is sent)
+
 ADDRESS_REFUSED_MESSAGE = "This API key may not be used from your address."
 
 

@@ -6,8 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from flows.models import FlowPermission
 from core.net import is_in_networks
+from flows.models import FlowPermission
 
 from . import crypto
 from .rates import RATE_HELP, is_valid_rate

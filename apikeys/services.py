@@ -433,7 +433,7 @@ def prune_audit_log(*, days: int | None = None, now: datetime.datetime | None = 
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
     events = _delete_in_batches(ApiKeyEvent.objects.filter(created_at__lt=cutoff), batch)
     usage = _delete_in_batches(
-        ApiKeyDailyUsage.objects.filter(day__lt=cutoff.astimezone(datetime.timezone.utc).date()), batch)
+        ApiKeyDailyUsage.objects.filter(day__lt=cutoff.astimezone(datetime.UTC).date()), batch)
     return events, usage
 
 
@@ -449,7 +449,7 @@ def _delete_in_batches(queryset, batch: int) -> int:
 
 def daily_usage(api_key: ApiKey, *, days: int = USAGE_CHART_DAYS, today: datetime.date | None = None):
     """Return ``[(day, uses), ...]`` for the last ``days`` UTC days, oldest first, zeros included."""
-    today = today or timezone.now().astimezone(datetime.timezone.utc).date()
+    today = today or timezone.now().astimezone(datetime.UTC).date()
     first = today - datetime.timedelta(days=days - 1)
     counts = dict(
         ApiKeyDailyUsage.objects.filter(api_key=api_key, day__gte=first, day__lte=today).values_list("day", "uses")

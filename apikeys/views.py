@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from flows.models import Flow
 from core.net import client_ip
+from flows.models import Flow
 
 from . import show_once
 from .audit import describe

@@ -23,6 +23,7 @@ import uuid
 
 from bench.databases import selected
 
+
 def interleaved(sides: dict, *, rounds: int, calls: int) -> dict[str, dict[str, float]]:
     """Time the sides round after round; return each side's median mean and paired ratio.
 
@@ -49,7 +50,7 @@ def interleaved(sides: dict, *, rounds: int, calls: int) -> dict[str, dict[str, 
     return {
         name: {
             "us": statistics.median(values) * 1e6,
-            "ratio": statistics.median(value / base for value, base in zip(values, baseline)),
+            "ratio": statistics.median(value / base for value, base in zip(values, baseline, strict=True)),
         }
         for name, values in means.items()
     }
@@ -82,7 +83,7 @@ def fill_large_database(user, total: int, probes: int, rng: random.Random) -> li
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {ApiKey._meta.db_table} WHERE id = %s", [template_key.pk.hex])
         columns = [column[0] for column in cursor.description]
-        template = dict(zip(columns, cursor.fetchone()))  # kept: it is key number ``total``
+        template = dict(zip(columns, cursor.fetchone(), strict=True))  # kept: it is key number ``total``
     probe_positions = set(rng.sample(range(total - 1), probes))
     raw_probes = []
     placeholders = ", ".join(["%s"] * len(columns))

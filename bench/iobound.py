@@ -40,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.bare.server import WORKER_CLASS, BareServer
+from bench.tools import postgres_database, wrk
 from tests.harness.modelstub import ModelStub
 from tests.harness.server import (
     FIXTURES,
@@ -55,7 +56,6 @@ from tests.harness.server import (
     site_env,
     upload_echo_flow,
 )
-from bench.tools import postgres_database, wrk
 
 
 def _number(name: str, default, kind=int):
@@ -559,7 +559,8 @@ def goal_rows(results: dict) -> list[tuple[str, str, bool]]:
         rss = list(result["samples"]["max_rss_mib_per_worker"].values())
         rows.append((
             f"I/O 5. {database}: resident memory per worker, wave open (goal < {GOAL_RSS_MIB} MiB)",
-            ", ".join(f"{mib:.0f}" for mib in rss) + f" MiB (at start {', '.join(f'{m:.0f}' for m in phase_results['rss_mib_per_worker_at_start'])}; "
+            ", ".join(f"{mib:.0f}" for mib in rss)
+            + f" MiB (at start {', '.join(f'{m:.0f}' for m in phase_results['rss_mib_per_worker_at_start'])}; "
             f"model calls in flight at most {result['stub']['max_in_flight']})",
             bool(rss) and max(rss) < GOAL_RSS_MIB,
         ))

@@ -310,7 +310,7 @@ async def wave(url: str, *, count: int, method: str = "POST", headers: dict | No
         finally:
             connection.close()
 
-    tasks = [asyncio.create_task(send(c)) for c, ok in zip(connections, opened) if ok]
+    tasks = [asyncio.create_task(send(c)) for c, ok in zip(connections, opened, strict=True) if ok]
     await asyncio.sleep(0)  # every task is waiting at the gate
     first_send = time.monotonic()
     give_up["at"] = loop.time() + limit

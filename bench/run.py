@@ -38,6 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import iobound  # noqa: E402
+from bench.tools import postgres_database, wrk  # noqa: E402
+from tests.harness.modelstub import raise_open_file_limit  # noqa: E402
 from tests.harness.server import (  # noqa: E402
     PYTHON,
     ROOT,
@@ -49,9 +52,6 @@ from tests.harness.server import (  # noqa: E402
     site_env,
     upload_echo_flow,
 )
-from bench import iobound  # noqa: E402
-from tests.harness.modelstub import raise_open_file_limit  # noqa: E402
-from bench.tools import postgres_database, wrk  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RESULTS = ROOT / "bench" / "results"
@@ -78,7 +78,7 @@ def machine() -> dict:
         "memory_gib": round(memory_kib / 1024 / 1024),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -207,7 +207,8 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
     ))
     for case in ("wrong secret", "unknown id", "malformed"):
         cost = results["auth"]["refusals"][case]
-        rows.append((f"3. {case} / valid key, per request (goal <= 1.0)", f"{cost['ratio']:.2f} ({cost['us']:.0f} us)", cost["ratio"] <= 1.0))
+        rows.append((f"3. {case} / valid key, per request (goal <= 1.0)", f"{cost['ratio']:.2f} ({cost['us']:.0f} us)",
+                     cost["ratio"] <= 1.0))
     versus = results["auth"]["vs_hasapikey"]
     rows.append((
         "4. ours / HasAPIKey, per request (goal <= 1.0)",

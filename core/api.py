@@ -21,7 +21,6 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .credentials import MISSING_KEY_MESSAGE
 
-
 logger = logging.getLogger("core.api")
 
 NESTED_TOO_DEEPLY = "The request is nested too deeply."

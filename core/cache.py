@@ -75,7 +75,7 @@ class DatabaseCache(db.DatabaseCache):
         second = int(time.time())
         cached = self._clock.get(connection.vendor)
         if cached is None or cached[0] != second:
-            now = datetime.datetime.fromtimestamp(second, tz=datetime.timezone.utc)
+            now = datetime.datetime.fromtimestamp(second, tz=datetime.UTC)
             cached = self._clock[connection.vendor] = (second, connection.ops.adapt_datetimefield_value(now))
         return cached[1]
 

@@ -155,7 +155,7 @@ class FetchedRow:
                 value = converter(value, expression, self._connection)
             values[index] = value
         instances, start = [], 0
-        for selection, attnames in zip(self._compiled.selections, self._compiled.attnames):
+        for selection, attnames in zip(self._compiled.selections, self._compiled.attnames, strict=True):
             end = start + len(attnames)
             instances.append(selection.model.from_db(self._using, attnames, values[start:end]))
             start = end
@@ -217,7 +217,7 @@ class CompiledInsert:
         compiled = self._compiled.get(connection, {"attnames": tuple(row)})
         params = [
             value if value is None or plain else field.get_db_prep_save(value, connection)
-            for (field, plain), value in zip(compiled.fields, row.values())
+            for (field, plain), value in zip(compiled.fields, row.values(), strict=True)
         ]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)

@@ -130,7 +130,7 @@ def windows(throttles: list[tuple[Throttle, str]], *, now: float) -> list[Window
     """Read several identities' windows in one cache round trip (``get_many``)."""
     keys = [throttle.key(ident) for throttle, ident in throttles]
     values = cache.get_many(keys)
-    return [throttle._open_window(values.get(key), now) for (throttle, _ident), key in zip(throttles, keys)]
+    return [throttle._open_window(values.get(key), now) for (throttle, _ident), key in zip(throttles, keys, strict=True)]
 
 
 def _pack(now: float, count: int) -> int:

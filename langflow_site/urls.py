@@ -2,13 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-
 from drf_spectacular.views import SpectacularAPIView
-
-from users.api import WhoAmIView
 
 from core import views
 from core.apidocs import ApiDocsView
+from users.api import WhoAmIView
 
 handler400 = "core.views.bad_request"
 handler403 = "core.views.permission_denied"

@@ -54,7 +54,7 @@ def seconds_locked(request, username: str) -> int:
     now = time.time()
     counters = _counters(request, username)
     windows = throttling.windows(counters, now=now)
-    return max(throttle.blocked_for(window, now) for (throttle, _ident), window in zip(counters, windows))
+    return max(throttle.blocked_for(window, now) for (throttle, _ident), window in zip(counters, windows, strict=True))
 
 
 def record_failure(request, username: str) -> None:

@@ -111,7 +111,7 @@ def test_admin_changes_of_expiry_and_rate_limit_are_audited_as_the_administrator
     assert response.status_code == 200
     api_key.refresh_from_db()
     assert api_key.rate_limit == "100/min" and api_key.expires_at == expiry
-    expected_expiry = f"Expiry: never → {expiry.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    expected_expiry = f"Expiry: never → {expiry.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC"
     assert sorted(access_changes(api_key)) == sorted([
         (expected_expiry, "admin"), ("Rate limit: the server's default → 100/min", "admin")])
     assert set(api_key.events.filter(kind=ApiKeyEvent.Kind.ACCESS_CHANGED).values_list("actor_user", flat=True)) == {

@@ -75,7 +75,7 @@ def test_the_admin_shows_such_a_change_whole_on_the_key_and_in_the_event_list(ad
 def test_every_kind_of_event_reads_as_words(user, long_flows):
     api_key, _raw = create_api_key(user=user, access=KeyAccess(all_flows=False, flow_ids=(str(long_flows[0].pk),),
                                                                permissions=("run",)), rate_limit="100/min")
-    later = datetime.datetime(2030, 1, 2, 3, 4, tzinfo=datetime.timezone.utc)
+    later = datetime.datetime(2030, 1, 2, 3, 4, tzinfo=datetime.UTC)
     change_key_settings(api_key, expires_at=later, rate_limit="")
     delete_flow(long_flows[0])
     words = [audit.describe(event) for event in api_key.events.order_by("id")]

@@ -69,7 +69,7 @@ def test_old_rows_become_facts_that_read_exactly_as_before_and_going_back_restor
         _migrate(AFTER)
         events = list(ApiKeyEvent.objects.order_by("id"))
         assert len(events) == len(OLD_ROWS)
-        for event, (kind, detail, facts) in zip(events, OLD_ROWS):
+        for event, (_kind, detail, facts) in zip(events, OLD_ROWS, strict=True):
             assert event.data == (facts if facts is not None else {"text": detail}), detail
             assert describe(event) == detail
         old_apps = _migrate(BEFORE)

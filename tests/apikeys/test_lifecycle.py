@@ -199,7 +199,7 @@ def test_each_successful_use_counts_in_todays_usage_row(user):
     api_key, raw = create_api_key(user=user)
     for _ in range(3):
         authenticate_api_key(raw)
-    today = timezone.now().astimezone(datetime.timezone.utc).date()
+    today = timezone.now().astimezone(datetime.UTC).date()
     assert list(ApiKeyDailyUsage.objects.filter(api_key=api_key).values_list("day", "uses")) == [(today, 3)]
     with pytest.raises(InvalidApiKey):
         authenticate_api_key(crypto.build_key(api_key.lookup_id, "s" * 32))

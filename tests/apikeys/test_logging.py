@@ -5,7 +5,9 @@ from urllib.parse import unquote
 
 import pytest
 from django.http import QueryDict
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from apikeys import authentication, crypto
 from apikeys.logging import QUERY_PARAMETER, RedactApiKeysFilter, redact_text
@@ -18,7 +20,7 @@ SECRET_START = len(crypto.PREFIX) + crypto.LOOKUP_ID_LENGTH + 1
 def percent_encoded(text: str, draw_choices) -> str:
     """Each character plain, or %xx / %XX, as the choices say."""
     out = []
-    for character, choice in zip(text, draw_choices):
+    for character, choice in zip(text, draw_choices, strict=False):
         if choice == 0:
             out.append(character)
         else:

@@ -128,7 +128,8 @@ def test_the_compiled_event_insert_writes_exactly_what_the_orm_writes_for_the_sa
         queries.insert_event(row)
         ApiKeyEvent.objects.create(**row)
     columns = ["api_key", "kind", "actor", "actor_user", "lookup_id", "client_ip", "data", "created_at"]
-    compiled_known, orm_known, compiled_malformed, orm_malformed = ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id").values(*columns)
+    compiled_known, orm_known, compiled_malformed, orm_malformed = (
+        ApiKeyEvent.objects.filter(kind="auth_failed").order_by("id").values(*columns))
     assert compiled_known == orm_known and compiled_malformed == orm_malformed
     assert (compiled_known["api_key"], compiled_known["lookup_id"], compiled_known["client_ip"],
             compiled_known["created_at"]) == (api_key.pk, api_key.lookup_id, client_ip, now)

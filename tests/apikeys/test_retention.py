@@ -16,7 +16,7 @@ from apikeys.models import ApiKeyDailyUsage, ApiKeyEvent
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.UTC)
 
 
 def days_ago(days: float) -> datetime.datetime:

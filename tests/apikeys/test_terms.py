@@ -20,7 +20,7 @@ from flows.models import Flow
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.UTC)
 
 
 @pytest.fixture

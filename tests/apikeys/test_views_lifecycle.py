@@ -85,7 +85,7 @@ def test_the_key_page_shows_facts_chart_and_audit_log_but_no_secret(browser, use
 
 def test_the_chart_scales_bars_to_the_busiest_day(browser, user, make_key):
     api_key, _ = make_key(user)
-    today = timezone.now().astimezone(datetime.timezone.utc).date()
+    today = timezone.now().astimezone(datetime.UTC).date()
     ApiKeyDailyUsage.objects.create(api_key=api_key, day=today, uses=40)
     ApiKeyDailyUsage.objects.create(api_key=api_key, day=today - datetime.timedelta(days=3), uses=10)
     ApiKeyDailyUsage.objects.create(api_key=api_key, day=today - datetime.timedelta(days=31), uses=999)

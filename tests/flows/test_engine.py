@@ -51,10 +51,9 @@ def test_unsupported_components_are_all_named_with_their_node_ids():
     with pytest.raises(InvalidGraph) as error:
         compile_graph(load_fixture("simple_agent.json")["data"])
     message = str(error.value)
-    for kind, node_id in [("Agent", "Agent-EXpSZ"), ("URLComponent", "URLComponent-Tjh8k"),
-                          ("UnifiedWebSearch", "UnifiedWebSearch-KZ8k6")]:
+    for kind, node_id in [("URLComponent", "URLComponent-Tjh8k"), ("UnifiedWebSearch", "UnifiedWebSearch-KZ8k6")]:
         assert f"{kind} (node {node_id})" in message
-    assert set(error.value.node_ids) == {"Agent-EXpSZ", "URLComponent-Tjh8k", "UnifiedWebSearch-KZ8k6"}
+    assert set(error.value.node_ids) == {"URLComponent-Tjh8k", "UnifiedWebSearch-KZ8k6"}
 
 
 def test_notes_are_comments_even_without_a_type():

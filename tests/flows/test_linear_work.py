@@ -164,7 +164,7 @@ def test_prompt_templates_fill_in_time_and_memory_linear_in_their_variables(piec
 
 
 @PROPERTIES
-@given(pattern=st.lists(st.one_of(literals, names.map(lambda name: "{%s}" % name)), min_size=1, max_size=6),
+@given(pattern=st.lists(st.one_of(literals, names.map(lambda name: f"{{{name}}}")), min_size=1, max_size=6),
        keys=st.lists(names, min_size=1, max_size=4), value=st.text(max_size=10))
 def test_parser_patterns_render_in_time_and_memory_linear_in_their_items(pattern, keys, value):
     template = "".join(pattern)

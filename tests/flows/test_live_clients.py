@@ -1,6 +1,5 @@
 """Real clients against a live server: langflow-sdk unchanged, and the API-key page's snippets."""
 
-from typing import Optional
 
 import pytest
 import requests
@@ -61,14 +60,14 @@ def test_langflow_sdk_sees_another_users_flow_as_missing(live_server, echo_flow,
 def test_langflow_sdk_gets_a_validation_error_for_an_unsupported_flow(live_server, key, export):
     with Client(live_server.url, api_key=key) as client:
         flow = client.create_flow(FlowCreate(name="Agent", data=export("simple_agent.json")["data"]))
-        with pytest.raises(LangflowValidationError, match="Agent-EXpSZ"):
+        with pytest.raises(LangflowValidationError, match="URLComponent-Tjh8k"):
             client.run(flow.id, input_value="hi")
 
 
 # The two snippets of Langflow's API-key page, as printed there but for the base URL.
 
-def run_flow_with_header(base_api_url, inputs: dict, flow_id: str, tweaks: Optional[dict] = None,
-                         apiKey: Optional[str] = None) -> dict:
+def run_flow_with_header(base_api_url, inputs: dict, flow_id: str, tweaks: dict | None = None,
+                         apiKey: str | None = None) -> dict:
     api_url = f"{base_api_url}/{flow_id}"
     payload = {"inputs": inputs}
     headers = {}
@@ -80,8 +79,8 @@ def run_flow_with_header(base_api_url, inputs: dict, flow_id: str, tweaks: Optio
     return response.json()
 
 
-def run_flow_with_query(base_api_url, inputs: dict, flow_id: str, tweaks: Optional[dict] = None,
-                        apiKey: Optional[str] = None) -> dict:
+def run_flow_with_query(base_api_url, inputs: dict, flow_id: str, tweaks: dict | None = None,
+                        apiKey: str | None = None) -> dict:
     api_url = f"{base_api_url}/{flow_id}"
     payload = {"inputs": inputs}
     headers = {}

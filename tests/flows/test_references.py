@@ -119,7 +119,7 @@ def test_a_key_limited_to_the_impostor_reaches_it_not_the_flow_with_that_id(user
 
 def test_the_migration_repairs_endpoint_names_stored_under_the_old_check(user, other_user):
     migration = importlib.import_module("flows.migrations.0002_endpoint_name_whole_match")
-    kept = Flow.objects.create(owner=user, name="kept", endpoint_name="echo")
+    Flow.objects.create(owner=user, name="kept", endpoint_name="echo")
     trimmed = Flow.objects.create(owner=user, name="trimmed", endpoint_name="other")
     clash = Flow.objects.create(owner=user, name="clash", endpoint_name="x")
     hopeless = Flow.objects.create(owner=other_user, name="hopeless", endpoint_name="y")

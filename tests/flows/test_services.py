@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -63,11 +64,12 @@ def test_lookup_by_id_or_endpoint_name_is_scoped_to_the_owner(user, other_user, 
 def test_run_problem_explains_why_a_flow_cannot_run(user, echo_flow):
     [agent] = services.import_flows(user=user, payload=load_fixture("simple_agent.json"))
     assert services.run_problem(echo_flow) is None
-    assert "Agent (node Agent-EXpSZ)" in services.run_problem(agent)
+    assert "URLComponent (node URLComponent-Tjh8k)" in services.run_problem(agent)
 
 
 def test_run_flow_answers_langflows_shape_for_the_ui(echo_flow):
-    answer = asyncio.run(services.run_planned(services.plan_run(flow=echo_flow, input_value="from the UI")))
+    # async_to_sync: the run stores its chat messages on this thread, inside the test's transaction.
+    answer = async_to_sync(services.run_planned)(services.plan_run(flow=echo_flow, input_value="from the UI"))
     assert answer["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "from the UI"
 
 
@@ -132,6 +134,6 @@ def test_an_import_checks_every_flow_before_it_writes_any(user):
     echo, agent = load_fixture("echo.json"), load_fixture("simple_agent.json")
     with pytest.raises(ValidationError) as error:
         services.import_flows(user=user, payload=[echo, agent], runnable_only=True)
-    assert "cannot run here" in " ".join(error.value.messages) and "Agent (node Agent-EXpSZ)" in str(error.value)
+    assert "cannot run here" in " ".join(error.value.messages) and "URLComponent (node URLComponent-Tjh8k)" in str(error.value)
     assert not Flow.objects.exists()
     assert len(services.import_flows(user=user, payload=[echo, agent])) == 2  # work in progress is stored

@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.server import RUN_BODY, AppServer, echo_flow, prepare_site, query_total_uses, request, site_env, upload_echo_flow
 from core.resilience import READ_ONLY_MESSAGE
+from tests.harness.server import (
+    RUN_BODY,
+    AppServer,
+    echo_flow,
+    prepare_site,
+    query_total_uses,
+    request,
+    site_env,
+    upload_echo_flow,
+)
 
 pytestmark = [pytest.mark.own_site]
 

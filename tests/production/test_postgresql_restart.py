@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.harness.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
 from core.resilience import RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE
+from tests.harness.server import RUN_BODY, AppServer, prepare_site, run_load, site_env, upload_echo_flow
 
 from .postgres_cluster import PostgresCluster, postgres_bin_dir
 

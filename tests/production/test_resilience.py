@@ -7,8 +7,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import RequestFactory
 
-from tests.harness.server import free_port
 from core.resilience import READ_ONLY_MESSAGE, UNAVAILABLE_MESSAGE, DatabaseOutageMiddleware
+from tests.harness.server import free_port
 
 pytestmark = pytest.mark.django_db
 

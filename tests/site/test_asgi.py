@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.test import AsyncClient
-from django.utils.module_loading import import_string
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.module_loading import import_string
 
 from core import middleware as site_middleware
 

@@ -20,9 +20,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from apikeys.models import ApiKey, ApiKeyEvent
-from flows.models import Flow
 from core.errors import ClientErrorMiddleware
 from core.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
+from flows.models import Flow
 from tests.flows.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ import pytest
 
 from tests.harness.server import ROOT, site_env
 
-# Migrates a brand-new site (with the default cache, so `migrate` creates its table), then reports the modes while the connection (and so -wal and -shm) is open.
+# Migrates a brand-new site (with the default cache, so `migrate` creates its table), then reports
+# the modes while the connection (and so -wal and -shm) is open.
 REPORT = """
 import json, os, stat
 from django.conf import settings

@@ -6,9 +6,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from apikeys import show_once
 from apikeys.models import ApiKey
 from apikeys.services import authenticate_api_key, revoke_api_key
-from apikeys import show_once
 
 pytestmark = pytest.mark.django_db
 

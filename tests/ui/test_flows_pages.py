@@ -67,7 +67,7 @@ def test_unsupported_components_are_refused_by_name_and_nothing_is_stored(signed
     response = _upload(signed_in, json.dumps(payload).encode())
     body = response.content.decode()
     assert response.status_code == 400
-    assert "cannot run here" in body and "Agent (node Agent-EXpSZ)" in body
+    assert "cannot run here" in body and "URLComponent (node URLComponent-Tjh8k)" in body
     assert not Flow.objects.filter(owner=user).exists()
 
 

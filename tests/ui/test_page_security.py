@@ -3,8 +3,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from flows.services import import_flows
 from core.middleware import CONTENT_SECURITY_POLICY
+from flows.services import import_flows
 
 from .exports import load_export
 

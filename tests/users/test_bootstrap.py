@@ -85,6 +85,7 @@ def test_concurrent_starts_create_one_superuser():
 
 def test_argon2_is_the_first_password_hasher():
     from django.conf import settings as real_settings
+
     from langflow_site import settings as module
 
     assert module.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"

@@ -22,6 +22,6 @@ class Command(BaseCommand):
             raise CommandError("--days must be at least 1.")
         now = timezone.now()
         events, usage = prune_audit_log(days=days, now=now)
-        cutoff = (now - datetime.timedelta(days=days)).astimezone(datetime.timezone.utc)
+        cutoff = (now - datetime.timedelta(days=days)).astimezone(datetime.UTC)
         self.stdout.write(f"Deleted {events} audit event(s) and {usage} daily usage row(s) older than {days} days "
                           f"(before {cutoff:%Y-%m-%d %H:%M} UTC).")
