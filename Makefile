@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: run dev test install browser migrate bench clean screenshots
+.PHONY: run dev test lint install browser migrate bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ dev: migrate
 
 browser:
 	@scripts/ensure-chromium
+
+# ruff and mypy (ruff.toml, mypy.ini): part of `make test`, so CI runs them too.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
