@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import components
+from . import components, tools
 from .components.base import Component
 from .errors import InvalidGraph
 from .limits import json_size
@@ -43,6 +43,9 @@ class Node:
     params: Mapping[str, Any]
     fields: frozenset[str]
     inputs: tuple[Edge, ...]
+    # The tools it offers when connected to an agent's ``tools`` (then it is not run in turn;
+    # possibly none, all disabled in its Actions table); None when it is not.
+    tools: tuple[tools.ToolSpec, ...] | None = None
 
     @property
     def role(self) -> str | None:
@@ -122,7 +125,13 @@ def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
             bad_nodes += missing
             continue
         source_type = known[edge.source]["data"]["type"]
-        if edge.output not in components.REGISTRY[source_type].outputs:
+        if edge.output == tools.TOOL_OUTPUT:
+            problem = _tool_edge_problem(edge, source_type, known[edge.target]["data"]["type"])
+            if problem:
+                problems.append(f"{edge.source} -> {edge.target} ({problem})")
+                bad_nodes.append(edge.source)
+                continue
+        elif edge.output not in components.REGISTRY[source_type].outputs:
             problems.append(f"{edge.source} -> {edge.target} (output '{edge.output}' of {source_type} "
                             "is not supported)")
             bad_nodes.append(edge.source)
@@ -136,6 +145,16 @@ def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
         raise InvalidGraph("These edges cannot run: " + listed(problems, separator="; ") + ".",
                            node_ids=tuple(dict.fromkeys(bad_nodes))[:MAX_NAMED])
     return edges
+
+
+def _tool_edge_problem(edge: Edge, source_type: str, target_type: str) -> str | None:
+    """Why a tool-mode edge cannot run, or None: it must feed a ``tools`` field of a component
+    that has one, from a component that can be called as a tool."""
+    if not tools.can_be_tool(components.REGISTRY[source_type]):
+        return f"{source_type} cannot be used as a tool"
+    if edge.field != tools.TOOLS_FIELD or not getattr(components.REGISTRY[target_type], "accepts_tools", False):
+        return f"a tool can only feed the '{tools.TOOLS_FIELD}' input of an agent, not '{edge.field}' of {target_type}"
+    return None
 
 
 def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
@@ -198,8 +217,11 @@ def compile_graph(data: Any) -> Graph:
     known = {node["id"]: node for node in raw_nodes}
     edges = _edges(data, known)
     inputs = defaultdict(list)
+    as_tools = set()
     for edge in edges:
         inputs[edge.target].append(edge)
+        if edge.output == tools.TOOL_OUTPUT:
+            as_tools.add(edge.source)
     nodes = {}
     for node_id in _dependency_order(list(known), edges):
         raw = known[node_id]["data"]
@@ -214,6 +236,7 @@ def compile_graph(data: Any) -> Graph:
             params=MappingProxyType(params),
             fields=frozenset(params) | component.extra_fields,
             inputs=tuple(inputs[node_id]),
+            tools=tools.tool_specs(known[node_id], component) if node_id in as_tools else None,
         )
     ordered = list(nodes.values())
     return Graph(

@@ -1,5 +1,9 @@
 """A call to an OpenAI-compatible ``/chat/completions`` endpoint, plain or streamed (SSE), awaited.
 
+``complete`` and ``stream`` return the answer's text; ``chat`` and ``stream_chat`` also carry
+function tools (``ChatRequest.tools``) and return the model's ``tool_calls`` in a ``Reply``
+(streamed tool-call deltas are put back together), for the Agent's loop.
+
 A run waiting on a model holds no thread: the call is made with aiohttp on the event loop, so a
 worker process can have thousands in flight (aiohttp, not httpx: httpx's connection pool costs
 milliseconds of CPU per call once hundreds of connections are open; ``bench/clients.py``). Three bounds hold whatever the model server does:
@@ -43,6 +47,11 @@ class ChatRequest:
     timeout: float = 60.0
     # A base URL a flow chose and the operator did not allow: connect to public addresses only.
     public_only: bool = False
+    # OpenAI function tools (``{"type": "function", "function": {...}}``), and how to pick one.
+    tools: list[dict] | None = None
+    tool_choice: str | dict | None = None
+    # E.g. ``{"type": "json_schema", "json_schema": {...}}`` for structured output.
+    response_format: dict | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +63,12 @@ class ChatRequest:
             body["temperature"] = self.temperature
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
+        if self.tools:
+            body["tools"] = self.tools
+            if self.tool_choice is not None:
+                body["tool_choice"] = self.tool_choice
+        if self.response_format is not None:
+            body["response_format"] = self.response_format
         return body
 
     def headers(self) -> dict:
@@ -61,6 +76,33 @@ class ChatRequest:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+
+@dataclass
+class ToolCall:
+    """One function call the model asked for; ``arguments`` is the JSON text it wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass
+class Reply:
+    """The assistant's answer: its text, and the tools it calls (none: the text is final)."""
+
+    content: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+    def assistant_message(self) -> dict:
+        """The answer as the ``assistant`` message the next request's history carries."""
+        message: dict = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return message
 
 
 # --- Sessions: one pair per event loop (a worker has one; each test request makes its own) -------
@@ -166,8 +208,8 @@ def _too_large(request: ChatRequest) -> ModelCallFailed:
                            "(MODEL_MAX_RESPONSE_BYTES)")
 
 
-async def complete(request: ChatRequest) -> str:
-    """Return the assistant's answer; raise ModelCallFailed."""
+async def _body(request: ChatRequest) -> bytes:
+    """The whole (non-streamed) answer, read within the deadline and the size cap."""
     deadline = _Deadline(request)
     limit = settings.MODEL_MAX_RESPONSE_BYTES
     async with _response(request, deadline, stream=False) as response:
@@ -177,12 +219,52 @@ async def complete(request: ChatRequest) -> str:
                 body += chunk
                 if len(body) > limit:
                     raise _too_large(request)
+    return bytes(body)
+
+
+def _unreadable(request: ChatRequest) -> ModelCallFailed:
+    logger.warning("Unreadable answer from the model server at %s", request.url)
+    return ModelCallFailed("the model server's answer could not be read")
+
+
+async def complete(request: ChatRequest) -> str:
+    """Return the assistant's answer; raise ModelCallFailed."""
+    body = await _body(request)
     try:
         content = json.loads(body)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        logger.warning("Unreadable answer from the model server at %s", request.url)
-        raise ModelCallFailed("the model server's answer could not be read") from None
+        raise _unreadable(request) from None
     return content if isinstance(content, str) else ""
+
+
+async def chat(request: ChatRequest) -> Reply:
+    """Return the assistant's answer with the tools it calls; raise ModelCallFailed."""
+    body = await _body(request)
+    try:
+        message = json.loads(body)["choices"][0]["message"]
+        content = message.get("content")
+        calls = [_tool_call(raw, position) for position, raw in enumerate(message.get("tool_calls") or ())]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise _unreadable(request) from None
+    return Reply(content=content if isinstance(content, str) else "", tool_calls=calls)
+
+
+def _tool_call(raw: dict, position: int) -> ToolCall:
+    """A ``tool_calls`` item; TypeError when it is not one. Arguments a server sent as an
+    object (not JSON text) are written back as JSON text."""
+    function = raw["function"]
+    name, arguments = function.get("name"), function.get("arguments")
+    if not isinstance(name, str) or not name:
+        raise TypeError("a tool call without a name")
+    if isinstance(arguments, dict):
+        arguments = json.dumps(arguments)
+    elif arguments is None:
+        arguments = ""
+    elif not isinstance(arguments, str):
+        raise TypeError("a tool call's arguments must be JSON text")
+    call_id = raw.get("id")
+    return ToolCall(id=call_id if isinstance(call_id, str) and call_id else f"call_{position}",
+                    name=name, arguments=arguments)
 
 
 async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadline: _Deadline) -> AsyncIterator[bytes]:
@@ -215,8 +297,8 @@ async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadlin
         yield bytes(pending)
 
 
-async def stream(request: ChatRequest) -> AsyncIterator[str]:
-    """Yield the answer's text pieces as the server sends them (``data: {...}`` lines)."""
+async def _deltas(request: ChatRequest) -> AsyncIterator[dict]:
+    """Each ``choices[0].delta`` of a streamed answer (``data: {...}`` lines), until ``[DONE]``."""
     deadline = _Deadline(request)
     async with _response(request, deadline, stream=True) as response, \
             aclosing(_lines(request, response, deadline)) as lines:
@@ -228,9 +310,78 @@ async def stream(request: ChatRequest) -> AsyncIterator[str]:
                 return
             try:
                 choices = json.loads(payload).get("choices") or [{}]
-                piece = (choices[0].get("delta") or {}).get("content")
-            except (ValueError, AttributeError, TypeError):
-                logger.warning("Unreadable stream line from the model server at %s", request.url)
-                raise ModelCallFailed("the model server's answer could not be read") from None
+                delta = choices[0].get("delta") or {}
+                if not isinstance(delta, dict):
+                    raise TypeError("a delta must be an object")
+            except (ValueError, AttributeError, TypeError, IndexError):
+                raise _unreadable(request) from None
+            yield delta
+
+
+async def stream(request: ChatRequest) -> AsyncIterator[str]:
+    """Yield the answer's text pieces as the server sends them (``data: {...}`` lines)."""
+    async with aclosing(_deltas(request)) as deltas:
+        async for delta in deltas:
+            piece = delta.get("content")
             if isinstance(piece, str) and piece:
                 yield piece
+
+
+async def stream_chat(request: ChatRequest) -> AsyncIterator[str | Reply]:
+    """Yield the answer's text pieces as they come, then the whole Reply, its tool calls put
+    together from their deltas (each call's ``index`` names it; its name and arguments come in
+    pieces). Raise ModelCallFailed."""
+    pieces: list[str] = []
+    calls = _ToolCallDeltas()
+    async with aclosing(_deltas(request)) as deltas:
+        async for delta in deltas:
+            piece = delta.get("content")
+            if isinstance(piece, str) and piece:
+                pieces.append(piece)
+                yield piece
+            for raw in delta.get("tool_calls") or ():
+                try:
+                    calls.add(raw)
+                except (TypeError, AttributeError, KeyError):
+                    raise _unreadable(request) from None
+    try:
+        tool_calls = calls.tool_calls()
+    except TypeError:
+        raise _unreadable(request) from None
+    yield Reply(content="".join(pieces), tool_calls=tool_calls)
+
+
+class _ToolCallDeltas:
+    """Streamed ``tool_calls`` items put back together, each in constant time."""
+
+    def __init__(self):
+        self.calls: dict[int, dict] = {}
+        self.ids: set[str] = set()
+        self.last: int | None = None
+
+    def add(self, raw: dict) -> None:
+        index = raw.get("index")
+        call_id = raw.get("id") if isinstance(raw.get("id"), str) else ""
+        if not isinstance(index, int) or isinstance(index, bool):
+            # No index: a new id starts a new call, anything else continues the last one.
+            index = len(self.calls) if self.last is None or (call_id and call_id not in self.ids) else self.last
+        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        self.last = index
+        if call_id:
+            call["id"] = call_id
+            self.ids.add(call_id)
+        function = raw.get("function") or {}
+        name, arguments = function.get("name"), function.get("arguments")
+        # A name sent whole in every delta (some servers repeat it) is kept once.
+        if isinstance(name, str) and name and name != call["name"]:
+            call["name"] += name
+        if isinstance(arguments, str):
+            call["arguments"] += arguments
+        elif isinstance(arguments, dict):
+            call["arguments"] += json.dumps(arguments)
+        elif arguments is not None:
+            raise TypeError("a tool call's arguments must be JSON text")
+
+    def tool_calls(self) -> list[ToolCall]:
+        return [_tool_call({"id": call["id"], "function": {"name": call["name"], "arguments": call["arguments"]}},
+                           position) for position, call in enumerate(self.calls.values())]

@@ -11,23 +11,28 @@ The components run on the event loop, so every step is bounded (``limits``): pla
 in the graph and the request, and sets at most FLOW_MAX_RUN_PARAMETERS parameters; each value a
 node builds is measured before it is built; the run's output, its answer and its time are
 budgeted (``RunBudget``), the clock checked before every node and passed to every model call.
+
+A node connected to an agent's ``tools`` input is not run in turn: it is bound into Tools
+(``tools``) that the agent's model calls, each call within the same budget.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
+from . import loops
 from .graph import CODE_FIELD, Graph, Node
 from .limits import LimitExceeded, Limits, RunBudget, ValueTooLarge, json_size
 from .messages import as_text
 from .structure import listed
+from .tools import TOOL_OUTPUT, Tool, output_items
 
 INPUT_TYPES = ("chat", "text", "any")
 OUTPUT_TYPES = ("chat", "text", "any", "debug")
@@ -238,6 +243,8 @@ async def check_plan(plan: Plan) -> None:
                 if node.component.check is Component.check:
                     continue  # nothing to check: spare the hot path building the component
                 fed = {edge.field for edge in node.inputs}
+                for spec in node.tools or ():  # a tool's arguments come from the agent's model
+                    fed |= spec.arguments
                 own = {name: value for name, value in plan.params[node.id].items() if name not in fed}
                 await node.component(node=node, params=own, context=plan.context).check()
     except TimeoutError:
@@ -275,32 +282,9 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
     )
 
 
-async def _output(method) -> AsyncIterator[Event | Produced]:
-    """Call an output method of any of the allowed shapes; its value comes last, as Produced.
-
-    A plain method returns its value; a generator yields events and returns it; a coroutine
-    returns it; an async generator (one that awaits a model) yields events and then Produced.
-    """
-    result = method()
-    if inspect.isgenerator(result):
-        while True:
-            try:
-                yield next(result)
-            except StopIteration as done:
-                yield Produced(done.value)
-                return
-    elif inspect.isasyncgen(result):
-        async with aclosing(result):
-            async for item in result:
-                yield item
-    elif inspect.iscoroutine(result):
-        yield Produced(await result)
-    else:
-        yield Produced(result)
-
-
 async def execute(plan: Plan) -> AsyncIterator[Event]:
-    """Run the planned nodes in dependency order, each edge feeding its target's field.
+    """Run the planned nodes in dependency order, each edge feeding its target's field (a
+    loop's body once per item: ``loops.schedule``).
 
     Yields the run's events, then ``(RESULT, RunResult)``.
     """
@@ -309,10 +293,13 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
     for node in plan.run_order:
         for edge in node.inputs:
             wanted.setdefault(edge.source, set()).add(edge.output)
+    for loop in plan.graph.loops.values():  # what a loop's body sends back to it
+        for edge in loop.feedback:
+            wanted.setdefault(edge.source, set()).add(edge.output)
     results = []
     output_ids = {node.id for node in plan.output_nodes}
     budget = plan.context.budget
-    for node in plan.run_order:
+    for node in loops.schedule(plan, values):
         budget.check_time(node.id)
         params = dict(plan.params[node.id])
         fed: dict[str, list] = {}
@@ -320,14 +307,18 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
             fed.setdefault(edge.field, []).append(values[(edge.source, edge.output)])
         for name, received in fed.items():  # several edges into one field make a list
             params[name] = received[0] if len(received) == 1 else received
+        if node.tools is not None:
+            # Connected to an agent's tools: not run now, but bound, for the agent's model to call.
+            bound = MappingProxyType(params)
+            values[(node.id, TOOL_OUTPUT)] = [Tool(spec=spec, node=node, params=bound) for spec in node.tools]
         component = node.component(node=node, params=params, context=plan.context)
         names = [name for name in node.component.outputs if name in wanted.get(node.id, ())]
         default = next(iter(node.component.outputs))
-        if node.id in output_ids and default not in names:
+        if node.id in output_ids and default not in names and node.tools is None:
             names.insert(0, default)
         for name in names:
             try:
-                async with aclosing(_output(getattr(component, node.component.outputs[name]))) as items:
+                async with aclosing(output_items(getattr(component, node.component.outputs[name]))) as items:
                     async for item in items:
                         if isinstance(item, Produced):
                             budget.charge_value(as_text(item.value, limit=budget.value_room()), node.id)
@@ -344,7 +335,7 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
         if plan.context.stream:
             budget.charge_answer(_event_size(end_vertex), node.id)
         yield end_vertex
-        if node.id in output_ids:
+        if node.id in output_ids and (node.id, default) in values:
             results.append(NodeResult(node=node, output=default, value=values[(node.id, default)]))
     yield RESULT, RunResult(session_id=plan.context.session_id, input_value=plan.input_value, outputs=results,
                             budget=budget)

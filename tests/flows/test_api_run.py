@@ -120,9 +120,9 @@ def test_the_simple_agent_is_stored_but_refused_at_run_naming_each_unsupported_n
         response = post(api_client, url, {"input_value": "hi"}, key)
         assert response.status_code == 422
         detail = response.json()["detail"]
-        assert detail == ("This flow uses components this server does not support: Agent (node Agent-EXpSZ), "
+        assert detail == ("This flow uses components this server does not support: "
                           "URLComponent (node URLComponent-Tjh8k), UnifiedWebSearch (node UnifiedWebSearch-KZ8k6).")
-        assert response.json()["node_ids"] == ["Agent-EXpSZ", "URLComponent-Tjh8k", "UnifiedWebSearch-KZ8k6"]
+        assert response.json()["node_ids"] == ["URLComponent-Tjh8k", "UnifiedWebSearch-KZ8k6"]
 
 
 def test_a_cycle_is_a_422_naming_the_nodes(api_client, user, key):
