@@ -27,7 +27,6 @@ from typing import Any
 
 from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
-from . import loops
 from .graph import CODE_FIELD, Graph, Node
 from .limits import LimitExceeded, Limits, RunBudget, ValueTooLarge, json_size
 from .messages import as_text
@@ -283,8 +282,7 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
 
 
 async def execute(plan: Plan) -> AsyncIterator[Event]:
-    """Run the planned nodes in dependency order, each edge feeding its target's field (a
-    loop's body once per item: ``loops.schedule``).
+    """Run the planned nodes in dependency order, each edge feeding its target's field.
 
     Yields the run's events, then ``(RESULT, RunResult)``.
     """
@@ -293,13 +291,10 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
     for node in plan.run_order:
         for edge in node.inputs:
             wanted.setdefault(edge.source, set()).add(edge.output)
-    for loop in plan.graph.loops.values():  # what a loop's body sends back to it
-        for edge in loop.feedback:
-            wanted.setdefault(edge.source, set()).add(edge.output)
     results = []
     output_ids = {node.id for node in plan.output_nodes}
     budget = plan.context.budget
-    for node in loops.schedule(plan, values):
+    for node in plan.run_order:
         budget.check_time(node.id)
         params = dict(plan.params[node.id])
         fed: dict[str, list] = {}
