@@ -7,6 +7,7 @@ it; the API answers 422), ``django.http.Http404`` for a flow the caller may not 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -24,6 +25,7 @@ from django.http import Http404
 from . import engine, queries
 from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
+from .filestore import OwnerFileStore
 from .models import Flow, FlowPermission, may_use_flows, reference_terms
 
 logger = logging.getLogger("flows")
@@ -326,7 +328,10 @@ def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "c
         output_component=output_component or None, tweaks=dict(tweaks or {}), inputs=dict(inputs or {}),
         session_id=session_id or None, stream=stream,
     )
-    return engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+    plan = engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+    # The flow owner's files, which File reads and Save File writes (flows.filestore).
+    plan.context = dataclasses.replace(plan.context, files=OwnerFileStore(flow.owner_id))
+    return plan
 
 
 async def run_planned(plan: engine.Plan) -> dict:

@@ -71,8 +71,8 @@ def make_docx(*paragraphs: str, table: list[list[str]] | None = None) -> bytes:
         document.add_paragraph(text)
     if table:
         grid = document.add_table(rows=len(table), cols=len(table[0]))
-        for row, values in zip(grid.rows, table):
-            for cell, value in zip(row.cells, values):
+        for row, values in zip(grid.rows, table, strict=True):
+            for cell, value in zip(row.cells, values, strict=True):
                 cell.text = value
     out = io.BytesIO()
     document.save(out)

@@ -1,11 +1,14 @@
 """Langflow's /api/v2/files: upload, list, download, rename, delete; owners, keys, limits, names."""
 
+import os
 import stat
 import uuid
+import warnings
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from apikeys.access import KeyAccess
 from files.models import UserFile
@@ -56,6 +59,22 @@ def test_upload_list_download_delete_round_trip(api_client, user, key, files_sto
     assert not (files_storage / str(user.pk) / f"{file_id}.pdf").exists()
     assert download(api_client, key, file_id).status_code == 404
     assert api_client.get("/api/v2/files", HTTP_X_API_KEY=key).json() == []
+
+
+def test_under_asgi_a_download_streams_in_chunks_read_off_the_event_loop(api_client, key):
+    content = os.urandom(600_000)
+    created = upload(api_client, key, "blob.bin", content).json()
+
+    async def download_asynchronously():
+        response = await AsyncClient().get(f"/api/v2/files/{created['id']}", headers={"x-api-key": key})
+        return response, [chunk async for chunk in response]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Django warns when it must read a file's iterator whole
+        response, chunks = async_to_sync(download_asynchronously)()
+    assert response.status_code == 200 and response.is_async
+    assert [len(chunk) for chunk in chunks] == [262_144, 262_144, 75_712]
+    assert b"".join(chunks) == content
 
 
 def test_stored_files_and_their_folders_are_private(api_client, user, key, files_storage):

@@ -28,6 +28,7 @@ from ..memory import ChatMemory
 from ..messages import Message, as_text
 
 if TYPE_CHECKING:
+    from ..filestore import FileStore
     from ..graph import Node
 
 REGISTRY: dict[str, type[Component]] = {}
@@ -62,6 +63,8 @@ class RunContext:
     session_id: str
     stream: bool
     budget: RunBudget = field(default_factory=RunBudget)
+    # The flow owner's files (``filestore.FileStore``), set by whoever plans the run; None: no files.
+    files: FileStore | None = None
     # The flow's chat messages (flows.engine.memory); None: the run stores and reads none.
     memory: ChatMemory | None = None
 
