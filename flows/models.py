@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.jsonlimits import MAX_JSON_DEPTH, nesting_exceeds
 
@@ -126,3 +127,55 @@ class Flow(models.Model):
         # clean() reports the per-owner unique names in words people understand; the
         # constraints stay in the database for the race between two saves.
         return None
+
+
+class MessageQuerySet(models.QuerySet):
+    def visible_to(self, user, api_key=None, permission: str = FlowPermission.READ):
+        """The messages a request may use for ``permission``: those of the flows it may use
+        (``FlowQuerySet.visible_to``'s rule: the user's, within the key's flow scope)."""
+        if not may_use_flows(user, api_key, permission):
+            return self.none()
+        scope = None if api_key is None else api_key.flow_scope
+        if scope is None:
+            return self.filter(flow__owner=user)
+        return self.filter(flow__owner=user, flow_id__in=scope)
+
+
+class Message(models.Model):
+    """One chat message of a flow's conversation ``session_id`` (Langflow's message table).
+
+    Stored by the Chat Input and Chat Output of a run (``flows.memory``), read back by memory
+    components and listed by the monitor API. Owned through its flow: it goes with the flow.
+    """
+
+    class Sender(models.TextChoices):
+        USER = "User", "User"
+        MACHINE = "Machine", "Machine"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No index of its own: the two below begin with the flow.
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    session_id = models.CharField(max_length=255)
+    sender = models.CharField(max_length=255, default=Sender.MACHINE)  # Langflow's "User"/"Machine", or a tweak's
+    sender_name = models.CharField(max_length=255, default="AI")
+    text = models.TextField(blank=True, default="")
+    timestamp = models.DateTimeField(default=timezone.now)
+    files = models.JSONField(default=list, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    category = models.CharField(max_length=64, default="message")
+    content_blocks = models.JSONField(default=list, blank=True)
+    error = models.BooleanField(default=False)
+    edit = models.BooleanField(default=False)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        indexes = [
+            # The latest N of one conversation (memory), and the oldest of a flow (its cap).
+            models.Index(fields=["flow", "session_id", "timestamp"], name="flows_msg_flow_session_time"),
+            models.Index(fields=["flow", "timestamp"], name="flows_msg_flow_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_name}: {self.text[:40]}"

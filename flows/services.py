@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from django.conf import settings
@@ -21,11 +21,11 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 from django.http import Http404
 
-
 from . import engine, queries
 from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
 from .filestore import OwnerFileStore
+from .memory import DatabaseChatMemory
 from .models import Flow, FlowPermission, may_use_flows, reference_terms
 
 logger = logging.getLogger("flows")
@@ -329,6 +329,9 @@ def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "c
         session_id=session_id or None, stream=stream,
     )
     plan = engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+    # The run's chat memory: the flow's messages, its session's history (flows.memory).
+    plan.context = dataclasses.replace(
+        plan.context, memory=DatabaseChatMemory(flow_id=str(flow.pk), session_id=plan.context.session_id))
     # The flow owner's files, which File reads and Save File writes (flows.filestore).
     plan.context = dataclasses.replace(plan.context, files=OwnerFileStore(flow.owner_id))
     return plan
@@ -341,13 +344,37 @@ async def run_planned(plan: engine.Plan) -> dict:
     (UpstreamError) when the model server fails.
     """
     await engine.check_plan(plan)
-    return engine.run_response(await engine.run_to_end(plan))
+    async with _chat_memory_written(plan):
+        result = await engine.run_to_end(plan)
+    return engine.run_response(result)
 
 
 async def process_planned(plan: engine.Plan) -> dict:
     """Run for the older ``/api/v1/process`` API: ``{"result": {"text", "outputs"}, "session_id"}``."""
     await engine.check_plan(plan)
-    return engine.process_response(await engine.run_to_end(plan))
+    async with _chat_memory_written(plan):
+        result = await engine.run_to_end(plan)
+    return engine.process_response(result)
+
+
+@asynccontextmanager
+async def _chat_memory_written(plan: engine.Plan):
+    """Write the chat messages the run stored when it ends (``DatabaseChatMemory.flush``), also
+    when it failed, as Langflow keeps a failed run's question; then a failure to write them is
+    logged and the run's own error is the one raised."""
+    memory = plan.context.memory
+    if not isinstance(memory, DatabaseChatMemory):
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        try:
+            await memory.flush()
+        except Exception:
+            logger.exception("The chat messages of a failed run of flow %s could not be stored", plan.context.flow_id)
+        raise
+    await memory.flush()
 
 
 async def stream_planned(plan: engine.Plan) -> AsyncIterator[dict]:
@@ -363,7 +390,7 @@ async def stream_planned(plan: engine.Plan) -> AsyncIterator[dict]:
 
 async def _events(plan: engine.Plan) -> AsyncIterator[dict]:
     try:
-        async with aclosing(engine.execute(plan)) as events:
+        async with _chat_memory_written(plan), aclosing(engine.execute(plan)) as events:
             async for name, data in events:
                 if name == engine.RESULT:
                     # The end event's framing around the body: {"event": "end", "data": {"result": ...}}

@@ -23,7 +23,8 @@ class ChatMemory(Protocol):
     """The messages of one flow, as seen from one run (whose session is ``history``'s)."""
 
     async def store(self, message: Message) -> None:
-        """Keep ``message`` in the conversation of its flow and ``message.session_id``."""
+        """Keep ``message`` in the conversation of its flow and ``message.session_id``. It may
+        be written when the run ends: this run's own reads need not see it."""
 
     async def history(self, limit: int, *, sender: str | None = None,
                       order: str = "Ascending") -> list[Message]:
@@ -31,17 +32,17 @@ class ChatMemory(Protocol):
         oldest first (``"Ascending"``) or newest first (``"Descending"``)."""
 
     async def search(self, query: str, limit: int, *, all_sessions: bool = False,
-                     max_bytes: int | None = None) -> list[dict]:
-        """At most ``limit`` earlier messages that best match ``query``'s words, best first, as
-        rows ``{"text", "content", "_score", "session_id", "sender", "sender_name", "timestamp",
-        "message_id"}``: of the run's session, or of every session of the flow. Messages this
-        run stored are left out (they are the question, not a memory). Rows stop before their
-        texts add up to more than ``max_bytes``."""
+                     max_bytes: int | None = None) -> list[tuple[Message, float]]:
+        """At most ``limit`` earlier messages that best match ``query``'s words, best first,
+        each with its score (0 to 1]: of the run's session, or of every session of the flow.
+        Messages this run stored are left out (they are the question, not a memory). The
+        messages stop before their texts add up to more than ``max_bytes``."""
 
 
-def label_problem(message: Message) -> str | None:
-    """Why ``message`` cannot be stored as it is (a label longer than the columns), or None."""
+def label_problem(message: Message) -> tuple[str, str] | None:
+    """``(field, problem)`` when ``message`` cannot be stored as it is (a label longer than the
+    columns), else None."""
     for name in ("session_id", "sender", "sender_name"):
         if len(getattr(message, name)) > MAX_LABEL_CHARS:
-            return f"'{name}' is longer than {MAX_LABEL_CHARS} characters: it cannot be stored in chat memory"
+            return name, f"is longer than {MAX_LABEL_CHARS} characters: it cannot be kept in chat memory"
     return None

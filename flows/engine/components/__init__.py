@@ -4,6 +4,7 @@ from . import io, language_model, parser, prompt  # noqa: F401  (registers them)
 from . import batch_run, split_text, sql  # noqa: F401  (Batch Run, Split Text, SQL Database)
 from . import files  # noqa: F401  (File, Save To File)
 from . import agent, calculator, current_date, structured_output  # noqa: F401  (Agent and its tools)
+from . import memory  # noqa: F401  (Memory Base)
 from .base import REGISTRY, Component, RunContext, register
 
 __all__ = ["REGISTRY", "Component", "RunContext", "register"]

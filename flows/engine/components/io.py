@@ -1,8 +1,9 @@
 """The flow's ends: where the run's input enters and where its answer leaves."""
 
 from ..limits import ValueTooLarge
+from ..memory import label_problem
 from ..messages import Message, as_text
-from .base import Component, register
+from .base import Component, Produced, register
 
 
 def message_event(message: Message) -> tuple[str, dict]:
@@ -13,15 +14,28 @@ def message_event(message: Message) -> tuple[str, dict]:
     return "add_message", data
 
 
+async def remember(component: Component, message: Message) -> None:
+    """Store ``message`` in the run's chat memory, as Langflow does when the node's
+    ``should_store_message`` is on (its default) and the message has a session."""
+    memory = component.context.memory
+    if memory is None or not message.session_id or not component.boolean("should_store_message", True):
+        return
+    problem = label_problem(message)
+    if problem:
+        raise component.fail(*problem)
+    await memory.store(message)
+
+
 @register("ChatInput")
 class ChatInput(Component):
     role = "chat_input"
     outputs = {"message": "message_response"}
 
-    def message_response(self):
+    async def message_response(self):
         message = self.message(self.text("input_value"), sender="User", sender_name="User")
+        await remember(self, message)
         yield message_event(message)
-        return message
+        yield Produced(message)
 
 
 @register("TextInput")
@@ -38,13 +52,14 @@ class ChatOutput(Component):
     role = "chat_output"
     outputs = {"message": "message_response"}
 
-    def message_response(self):
+    async def message_response(self):
         value = self.params.get("input_value")
         if isinstance(value, (dict, list)):
             self.params["input_value"] = _format_data(self, value)
         message = self.message(self.text("input_value"), sender="Machine", sender_name="AI")
+        await remember(self, message)
         yield message_event(message)
-        return message
+        yield Produced(message)
 
 
 @register("TextOutput")
