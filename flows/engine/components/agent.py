@@ -75,7 +75,7 @@ class Agent(LanguageModel):
         """The instructions, their placeholders filled (str.replace: braces in JSON examples stay)."""
         prompt = self.text("system_prompt")
         replacements = {
-            "{current_date}": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "{current_date}": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "{model_name}": self.model_name(),
             "{optional_user_context}": "",
         }
