@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import components, tools
+from . import components, loops, tools
 from .components.base import Component
 from .errors import InvalidGraph
 from .limits import json_size
@@ -32,6 +32,8 @@ class Edge:
     output: str
     target: str
     field: str
+    # Back into a Loop node's ``item`` (``field`` is that output): not an input, see ``loops``.
+    feeds_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Graph:
     # About the bytes this graph keeps alive (its parameters' values and its objects), so that a
     # cache of graphs can be bounded in memory, not only in count.
     weight: int = 0
+    # Loop node id -> its body and the edges back into it (``loops``).
+    loops: Mapping[str, loops.Loop] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<Graph: {len(self.nodes)} nodes, {len(self.edges)} edges>"
@@ -84,6 +88,8 @@ class Graph:
             if node_id not in needed:
                 needed.add(node_id)
                 pending += [edge.source for edge in self.nodes[node_id].inputs]
+                if node_id in self.loops:  # a loop runs its body
+                    pending += self.loops[node_id].body
         return needed
 
 
@@ -117,12 +123,19 @@ def _refuse_unsupported(nodes: list[dict]) -> None:
 def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
     edges, problems, bad_nodes = [], [], []
     for raw in data["edges"]:
+        target_handle = raw["data"]["targetHandle"]
+        field_name = target_handle.get("fieldName")
         edge = Edge(raw["source"], raw["data"]["sourceHandle"]["name"], raw["target"],
-                    raw["data"]["targetHandle"]["fieldName"])
+                    field_name or target_handle.get("name"), feeds_back=not field_name)
         missing = [node_id for node_id in (edge.source, edge.target) if node_id not in known]
         if missing:
             problems.append(f"{edge.source} -> {edge.target} (no component {', '.join(missing)})")
             bad_nodes += missing
+            continue
+        if edge.feeds_back and edge.field not in _loop_outputs(components.REGISTRY[known[edge.target]["data"]["type"]]):
+            problems.append(f"{edge.source} -> {edge.target} (an edge can come back only into a Loop's item, "
+                            f"not into '{edge.field}' of {known[edge.target]['data']['type']})")
+            bad_nodes.append(edge.target)
             continue
         source_type = known[edge.source]["data"]["type"]
         if edge.output == tools.TOOL_OUTPUT:
@@ -145,6 +158,10 @@ def _edges(data: dict, known: dict[str, dict]) -> list[Edge]:
         raise InvalidGraph("These edges cannot run: " + listed(problems, separator="; ") + ".",
                            node_ids=tuple(dict.fromkeys(bad_nodes))[:MAX_NAMED])
     return edges
+
+
+def _loop_outputs(component: type[Component]) -> frozenset[str]:
+    return getattr(component, "loop_outputs", frozenset())
 
 
 def _tool_edge_problem(edge: Edge, source_type: str, target_type: str) -> str | None:
@@ -216,6 +233,13 @@ def compile_graph(data: Any) -> Graph:
     _refuse_unsupported(raw_nodes)
     known = {node["id"]: node for node in raw_nodes}
     edges = _edges(data, known)
+    feedback = [edge for edge in edges if edge.feeds_back]
+    edges = [edge for edge in edges if not edge.feeds_back]
+    found_loops = loops.find_loops(
+        {node_id: _loop_outputs(components.REGISTRY[raw["data"]["type"]]) for node_id, raw in known.items()
+         if _loop_outputs(components.REGISTRY[raw["data"]["type"]])}, edges, feedback)
+    # What a loop's body reads from outside it must be ready before the loop starts.
+    ordering = [Edge(source, "", loop_id, "") for source, loop_id in loops.ordering_edges(found_loops, edges)]
     inputs = defaultdict(list)
     as_tools = set()
     for edge in edges:
@@ -223,7 +247,7 @@ def compile_graph(data: Any) -> Graph:
         if edge.output == tools.TOOL_OUTPUT:
             as_tools.add(edge.source)
     nodes = {}
-    for node_id in _dependency_order(list(known), edges):
+    for node_id in _dependency_order(list(known), edges + ordering):
         raw = known[node_id]["data"]
         inner = raw["node"]
         params = _template_params(inner["template"])
@@ -245,6 +269,7 @@ def compile_graph(data: Any) -> Graph:
         display_names=_index(ordered, lambda node: (node.display_name,)),
         field_holders=_index(ordered, lambda node: node.fields),
         weight=_weight(ordered, edges),
+        loops=MappingProxyType(found_loops),
     )
 
 

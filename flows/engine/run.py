@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from . import loops
 from .components.base import Component, Produced, RunContext
 from .errors import ComponentError, InvalidRunRequest
 from .graph import CODE_FIELD, Graph, Node
@@ -282,7 +283,8 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
 
 
 async def execute(plan: Plan) -> AsyncIterator[Event]:
-    """Run the planned nodes in dependency order, each edge feeding its target's field.
+    """Run the planned nodes in dependency order, each edge feeding its target's field (a
+    loop's body once per item: ``loops.schedule``).
 
     Yields the run's events, then ``(RESULT, RunResult)``.
     """
@@ -291,10 +293,13 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
     for node in plan.run_order:
         for edge in node.inputs:
             wanted.setdefault(edge.source, set()).add(edge.output)
+    for loop in plan.graph.loops.values():  # what a loop's body sends back to it
+        for edge in loop.feedback:
+            wanted.setdefault(edge.source, set()).add(edge.output)
     results = []
     output_ids = {node.id for node in plan.output_nodes}
     budget = plan.context.budget
-    for node in plan.run_order:
+    for node in loops.schedule(plan, values):
         budget.check_time(node.id)
         params = dict(plan.params[node.id])
         fed: dict[str, list] = {}

@@ -72,8 +72,9 @@ def structure_errors(data: Any) -> list[str]:
         problems = _edge_errors(index, edge)
         errors += problems
         if not problems:
+            target_handle = edge["data"]["targetHandle"]
             link = (edge["source"], edge["data"]["sourceHandle"]["name"], edge["target"],
-                    edge["data"]["targetHandle"]["fieldName"])
+                    target_handle.get("fieldName") or "output " + target_handle["name"])
             links[link] = links.get(link, 0) + 1
     for (source, output, target, field), count in links.items():
         if count > 1:
@@ -120,7 +121,9 @@ def _edge_errors(index: int, edge: Any) -> list[str]:
     target_handle = data.get("targetHandle") if isinstance(data, dict) else None
     if not isinstance(source_handle, dict) or not _is_text(source_handle.get("name")):
         return [f"{where}: 'data.sourceHandle.name' must name the source's output"]
-    if not isinstance(target_handle, dict) or not _is_text(target_handle.get("fieldName")):
+    # An edge back into a Loop names the loop's output ("name") instead of a field.
+    if not isinstance(target_handle, dict) or not (_is_text(target_handle.get("fieldName"))
+                                                   or _is_text(target_handle.get("name"))):
         return [f"{where}: 'data.targetHandle.fieldName' must name the target's field"]
     return []
 

@@ -1,7 +1,7 @@
 """Every component this server can run, registered by Langflow's ``data.type``."""
 
 from . import io, language_model, parser, prompt  # noqa: F401  (registers them)
-from . import batch_run, split_text, sql  # noqa: F401  (Batch Run, Split Text, SQL Database)
+from . import batch_run, loop, split_text, sql  # noqa: F401  (Batch Run, Loop, Split Text, SQL Database)
 from . import files  # noqa: F401  (File, Save To File)
 from . import agent, calculator, current_date, structured_output  # noqa: F401  (Agent and its tools)
 from . import memory  # noqa: F401  (Memory Base)

@@ -54,7 +54,8 @@ class BatchRun(LanguageModel):
         rows = []
         for item in items:
             if isinstance(item, dict):
-                rows.append(item.get("data") if isinstance(item.get("data"), dict) else item)
+                inner = item.get("data")
+                rows.append(inner if isinstance(inner, dict) else item)
             elif isinstance(item, Message):
                 rows.append({"text": item.text})
             elif isinstance(item, str):
@@ -123,7 +124,7 @@ class BatchRun(LanguageModel):
                 call.cancel()
             await asyncio.gather(*calls, return_exceptions=True)
         results = []
-        for row, text, answer_text in zip(rows, texts, answers):
+        for row, text, answer_text in zip(rows, texts, answers, strict=True):
             result = {**row, output_column: answer_text}
             if metadata:
                 result["metadata"] = {"has_system_message": bool(system), "input_text": text,

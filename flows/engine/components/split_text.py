@@ -82,8 +82,8 @@ class SplitText(Component):
     outputs = {"dataframe": "split_text", "chunks": "split_text"}
 
     def _settings(self) -> tuple[int, int, str, str | None]:
-        size = self.number("chunk_size", 1000, minimum=1, maximum=MAX_CHUNK_SIZE, integer=True)
-        overlap = self.number("chunk_overlap", 200, minimum=0, maximum=MAX_CHUNK_SIZE, integer=True)
+        size = int(self.number("chunk_size", 1000, minimum=1, maximum=MAX_CHUNK_SIZE, integer=True) or 1)
+        overlap = int(self.number("chunk_overlap", 200, minimum=0, maximum=MAX_CHUNK_SIZE, integer=True) or 0)
         if overlap > size:
             raise self.fail("chunk_overlap", f"({overlap}) must not be larger than chunk_size ({size})")
         keep = self.params.get("keep_separator")
@@ -107,7 +107,8 @@ class SplitText(Component):
             elif isinstance(item, str):
                 yield item, {}
             elif isinstance(item, dict):
-                record = item.get("data") if isinstance(item.get("data"), dict) else item
+                inner = item.get("data")
+                record = inner if isinstance(inner, dict) else item
                 text = record.get(text_key)
                 if not isinstance(text, str):
                     raise self.fail("text_key", f"names {text_key!r}, which the input has no text in")

@@ -29,9 +29,10 @@ import pathlib
 import sqlite3
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -131,7 +132,7 @@ class _Rows:
         if len(self.rows) >= self.max_rows:
             self.truncated = True
             return False
-        row = {column: _cell(value) for column, value in zip(columns, values)}
+        row = {column: _cell(value) for column, value in zip(columns, values, strict=True)}
         self.size += json_size(row) + 2
         if self.size > self.room:
             raise ValueTooLarge(self.room)
@@ -202,7 +203,7 @@ async def _postgres_rows(url: str, query: str, rows: _Rows, timeout: float) -> _
                 await cursor.execute("SET TRANSACTION READ ONLY")
                 await cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
                 # stream(): the extended protocol, so the query is one statement, read row by row.
-                async with aclosing(cursor.stream(query)) as stream:
+                async with aclosing(cast(AsyncGenerator[Any, None], cursor.stream(query))) as stream:
                     columns = None
                     async for values in stream:
                         if columns is None:
