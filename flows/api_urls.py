@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api
+from . import api, monitor_api
 
 app_name = "flows_api"
 
@@ -14,4 +14,9 @@ urlpatterns = [
     path("run/<str:flow_ref>", api.RunView.as_view(), name="run"),
     path("process/", api.FlowIdRequiredView.as_view(), name="process-without-flow"),
     path("process/<str:flow_ref>", api.ProcessView.as_view(), name="process"),
+    path("monitor/messages", monitor_api.MessageListView.as_view(), name="monitor-messages"),
+    path("monitor/messages/sessions", monitor_api.SessionListView.as_view(), name="monitor-sessions"),
+    path("monitor/messages/session/<str:session_id>", monitor_api.SessionDetailView.as_view(),
+         name="monitor-session"),
+    path("monitor/messages/<str:message_id>", monitor_api.MessageDetailView.as_view(), name="monitor-message"),
 ]
