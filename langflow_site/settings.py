@@ -325,6 +325,29 @@ REST_FRAMEWORK = {
     # A database outage answers 503; everything else goes on to core.api.exception_handler.
     "EXCEPTION_HANDLER": "core.resilience.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+# Pages that flows fetch (the URL component, web search results, RSS feeds; flows.engine.http).
+# A URL a flow chooses must resolve to public addresses only, unless it is within one of
+# URL_ALLOWED_PREFIXES (scheme://host:port/optional-path-prefix, like MODEL_ALLOWED_BASE_URLS).
+# URL_FETCH_TIMEOUT (seconds) is the whole deadline of one node's fetching (every page, redirect
+# and read together); URL_MAX_PAGE_BYTES caps each page (after decompression); URL_MAX_PAGES
+# caps the pages one node fetches (its URLs and, with a depth above 1, the links it follows).
+URL_ALLOWED_PREFIXES = env.list("URL_ALLOWED_PREFIXES", default=[])
+URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=30.0)
+URL_MAX_PAGE_BYTES = env.int("URL_MAX_PAGE_BYTES", default=2 * 1024 * 1024)
+URL_MAX_PAGES = env.int("URL_MAX_PAGES", default=20)
+# Web Search: the operator's SearXNG-compatible search endpoint (GET ...?q=...&format=json),
+# e.g. http://127.0.0.1:8888/search. Empty: a flow with a Web Search node in Web or News mode
+# is refused with 422 naming the node. WEB_SEARCH_TIMEOUT (seconds) is the whole deadline of one
+# search (the result pages Web mode reads included); WEB_SEARCH_MAX_RESULTS caps a node's
+# max_results; WEB_SEARCH_MAX_RESPONSE_BYTES caps the search answer (and an RSS feed).
+WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
+WEB_SEARCH_TIMEOUT = env.float("WEB_SEARCH_TIMEOUT", default=10.0)
+WEB_SEARCH_MAX_RESULTS = env.int("WEB_SEARCH_MAX_RESULTS", default=10)
+WEB_SEARCH_MAX_RESPONSE_BYTES = env.int("WEB_SEARCH_MAX_RESPONSE_BYTES", default=2 * 1024 * 1024)
+for _name in ("URL_FETCH_TIMEOUT", "URL_MAX_PAGE_BYTES", "URL_MAX_PAGES", "WEB_SEARCH_TIMEOUT",
+              "WEB_SEARCH_MAX_RESULTS", "WEB_SEARCH_MAX_RESPONSE_BYTES"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "core.openapi.ApiAutoSchema",
 }

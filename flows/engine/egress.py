@@ -119,15 +119,15 @@ def allowed_base_urls() -> tuple[BaseUrl, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def parse_allowed_base_urls(entries: tuple[str, ...]) -> tuple[BaseUrl, ...]:
-    """Parse the allow list; raise ImproperlyConfigured naming an entry that is no plain base URL."""
+def parse_allowed_base_urls(entries: tuple[str, ...], setting: str = "MODEL_ALLOWED_BASE_URLS") -> tuple[BaseUrl, ...]:
+    """Parse an allow list; raise ImproperlyConfigured naming an entry that is no plain base URL."""
     parsed = []
     for number, entry in enumerate(entries, start=1):
         try:
             parsed.append(parse_base_url(entry.strip()))
         except Refused as refusal:
             # By number: the entry itself may hold a password.
-            raise ImproperlyConfigured(f"MODEL_ALLOWED_BASE_URLS: entry {number} {refusal}") from None
+            raise ImproperlyConfigured(f"{setting}: entry {number} {refusal}") from None
     return tuple(parsed)
 
 
@@ -176,27 +176,31 @@ def resolve(host: str, port: int) -> list[tuple]:
     return found
 
 
-def require_public(host: str, port: int) -> list[tuple]:
+def require_public(host: str, port: int, *, setting: str = "MODEL_ALLOWED_BASE_URLS",
+                   subject: str = "the base URL's host") -> list[tuple]:
     """Resolve ``host`` and return its addresses; raise Refused when any of them is not public.
 
     Any, not all: a name that also resolves to an internal address may be answered with it
-    on the next lookup, or the client may try it first.
+    on the next lookup, or the client may try it first. ``setting`` is the allow list that the
+    refusal names (``URL_ALLOWED_PREFIXES`` for pages, ``flows.engine.http``).
     """
     found = resolve(host, port)
     hidden = sorted({info[4][0] for info in found if not _is_public_sockaddr(info[4])})
     if hidden:
         # The addresses go to the operator's log only: to the caller they would map the network.
-        logger.warning("Refused a model base URL a flow chose: %r resolves to %s", host, ", ".join(hidden))
-        raise Refused(f"is refused: the base URL's host {host!r} resolves to a non-public address; "
-                      "an administrator can allow it with MODEL_ALLOWED_BASE_URLS")
+        logger.warning("Refused a host a flow chose (%s): %r resolves to %s", setting, host, ", ".join(hidden))
+        raise Refused(f"is refused: {subject} {host!r} resolves to a non-public address; "
+                      f"an administrator can allow it with {setting}")
     return found
 
 
 # --- The connection that goes where the check said ---------------------------------------------
 
-async def require_public_async(host: str, port: int) -> list[tuple]:
+async def require_public_async(host: str, port: int, *, setting: str = "MODEL_ALLOWED_BASE_URLS",
+                               subject: str = "the base URL's host") -> list[tuple]:
     """``require_public`` without blocking the event loop (the lookup runs on a thread)."""
-    return await asyncio.get_running_loop().run_in_executor(None, require_public, host, port)
+    lookup = functools.partial(require_public, host, port, setting=setting, subject=subject)
+    return await asyncio.get_running_loop().run_in_executor(None, lookup)
 
 
 def dial(address: str, port: int) -> tuple[str, int]:
@@ -209,12 +213,16 @@ class PublicOnlyConnector(aiohttp.TCPConnector):
 
     Every host is resolved here, IP literals included (aiohttp's own resolution would take
     those as they are), and each address checked; aiohttp then connects to those addresses
-    while TLS verifies, and SNI and ``Host`` carry, the host name the URL gave.
+    while TLS verifies, and SNI and ``Host`` carry, the host name the URL gave. ``allow_setting``
+    and ``subject`` word the refusal (a subclass serves page fetches).
     """
+
+    allow_setting = "MODEL_ALLOWED_BASE_URLS"
+    subject = "the base URL's host"
 
     async def _resolve_host(self, host: str, port: int, traces=None) -> list[dict]:
         try:
-            found = await require_public_async(host, port)
+            found = await require_public_async(host, port, setting=self.allow_setting, subject=self.subject)
         except HostNotFound as error:
             raise OSError(f"could not resolve {host!r}") from error
         results = []
