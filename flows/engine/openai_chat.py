@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -267,7 +267,8 @@ def _tool_call(raw: dict, position: int) -> ToolCall:
                     name=name, arguments=arguments)
 
 
-async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadline: _Deadline) -> AsyncIterator[bytes]:
+async def _lines(request: ChatRequest, response: aiohttp.ClientResponse,
+                 deadline: _Deadline) -> AsyncGenerator[bytes, None]:
     """The body's lines, each read within the deadline, all of them within the size cap.
 
     Each chunk is searched once, from where the last line ended: a server that sends megabytes
@@ -297,7 +298,7 @@ async def _lines(request: ChatRequest, response: aiohttp.ClientResponse, deadlin
         yield bytes(pending)
 
 
-async def _deltas(request: ChatRequest) -> AsyncIterator[dict]:
+async def _deltas(request: ChatRequest) -> AsyncGenerator[dict, None]:
     """Each ``choices[0].delta`` of a streamed answer (``data: {...}`` lines), until ``[DONE]``."""
     deadline = _Deadline(request)
     async with _response(request, deadline, stream=True) as response, \
@@ -327,7 +328,7 @@ async def stream(request: ChatRequest) -> AsyncIterator[str]:
                 yield piece
 
 
-async def stream_chat(request: ChatRequest) -> AsyncIterator[str | Reply]:
+async def stream_chat(request: ChatRequest) -> AsyncGenerator[str | Reply, None]:
     """Yield the answer's text pieces as they come, then the whole Reply, its tool calls put
     together from their deltas (each call's ``index`` names it; its name and arguments come in
     pieces). Raise ModelCallFailed."""

@@ -25,7 +25,7 @@ import dataclasses
 import inspect
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -164,7 +164,7 @@ def _input_schema(template: dict) -> Mapping[str, Any]:
 
 
 def _property(field: dict) -> dict:
-    kind = _JSON_TYPES.get(field.get("type"), "string")
+    kind = _JSON_TYPES.get(str(field.get("type")), "string")
     prop: dict[str, Any] = {"type": kind}
     options = field.get("options")
     if isinstance(options, list) and options and all(isinstance(option, (str, int, float)) for option in options) \
@@ -335,7 +335,7 @@ def _json_default(value: Any) -> Any:
 
 # --- Output methods of any shape ---------------------------------------------------------------
 
-async def output_items(method) -> AsyncIterator[Any]:
+async def output_items(method) -> AsyncGenerator[Any, None]:
     """Call an output method of any of the allowed shapes; its value comes last, as Produced.
 
     A plain method returns its value; a generator yields events and returns it; a coroutine

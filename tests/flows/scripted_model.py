@@ -2,7 +2,8 @@
 
 Each request is answered by ``responder(body)`` (default: the next item of ``script``): a dict
 ``{"content": "..."}`` for a final answer, or ``{"tool_calls": [{"name": ..., "arguments": {...}}]}``
-(``arguments`` a dict, or the raw text to send), optionally with ``content`` too. Streamed
+(``arguments`` a dict, or the raw text to send), optionally with ``content`` too, or
+``{"status": 500}`` to fail with that HTTP status. Streamed
 requests get the content in small pieces and each tool call as several deltas (the id and name
 first, the arguments split in two), as OpenAI sends them. Every request body is recorded.
 """
@@ -40,7 +41,11 @@ class ScriptedModelServer:
                 with server.lock:
                     server.requests.append(body)
                     reply = server.responder(body) if server.responder else server.script.pop(0)
-                if body.get("stream"):
+                if reply.get("status"):
+                    self.send_response(reply["status"])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif body.get("stream"):
                     self._stream(reply)
                 else:
                     self._send(reply)

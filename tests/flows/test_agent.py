@@ -353,3 +353,61 @@ def test_seo_keyword_generator_runs_from_its_prompt_with_the_builtin_tools(api_c
     assert {tool["function"]["name"] for tool in body["tools"]} == {"get_current_date", "evaluate_expression"}
     assert body["messages"][-1]["content"].startswith("Product:")
     assert tool_messages(scripted.requests[1])[0]["content"] == '{"result": "15"}'
+
+
+# --- Bounds --------------------------------------------------------------------------------------
+
+def inner_agent_flow(user):
+    inner = as_tool(agent_node("Agent-inner", system_prompt="You are the researcher."))
+    return imported(user, flow_with(agent_node(), inner,
+                                    tool_edges=[edge("Agent-inner", "component_as_tool", "Agent-1", "tools")]))
+
+
+def test_a_tool_that_outlasts_the_runs_time_budget_ends_the_run(api_client, user, key, scripted, settings):
+    import time
+
+    settings.FLOW_RUN_TIME_BUDGET = 1.0
+    flow = inner_agent_flow(user)
+
+    def respond(body):
+        if body["messages"][0]["content"] == "You are the researcher.":
+            time.sleep(2)  # the inner agent's model hangs past the run's budget
+            return final("too late")
+        return calls(("Call_Agent_message_response", {"input_value": "q"}))
+
+    scripted.responder = respond
+    started = time.monotonic()
+    response = run(api_client, flow, key)
+    assert response.status_code == 422
+    assert "FLOW_RUN_TIME_BUDGET" in response.json()["detail"]
+    assert time.monotonic() - started < 1.9
+    assert len(scripted.requests) == 2  # the outer agent was not asked again
+
+
+def test_a_tool_agents_failing_model_is_told_to_the_outer_model(api_client, user, key, scripted):
+    flow = inner_agent_flow(user)
+
+    def respond(body):
+        if body["messages"][0]["content"] == "You are the researcher.":
+            return {"status": 503}
+        if not tool_messages(body):
+            return calls(("Call_Agent_message_response", {"input_value": "q"}))
+        return final("the researcher is away")
+
+    scripted.responder = respond
+    assert answer(run(api_client, flow, key)) == "the researcher is away"
+    [message] = tool_messages(scripted.requests[2])
+    assert message["content"] == ("Error: Model call failed in node Agent-inner: "
+                                  "the model server answered HTTP 503")
+
+
+def test_more_tool_calls_in_one_answer_than_the_cap_are_each_told_to_wait(api_client, key, calculator_flow, scripted):
+    from flows.engine.components.agent import MAX_TOOL_CALLS_PER_TURN
+
+    many = [("evaluate_expression", {"expression": f"{n}+1"}) for n in range(MAX_TOOL_CALLS_PER_TURN + 2)]
+    scripted.script = [calls(*many), final("enough")]
+    assert answer(run(api_client, calculator_flow, key)) == "enough"
+    results = tool_messages(scripted.requests[1])
+    assert len(results) == MAX_TOOL_CALLS_PER_TURN + 2
+    assert results[0]["content"] == '{"result": "1"}'
+    assert all("in one answer" in message["content"] for message in results[MAX_TOOL_CALLS_PER_TURN:])

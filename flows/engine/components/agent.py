@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any
 
 from .. import openai_chat
 from ..limits import text_size
@@ -115,7 +116,7 @@ class Agent(LanguageModel):
         """The session's last ``n_messages`` messages (not the input itself), as chat messages;
         the oldest left out when together they would not fit the run's value limit."""
         memory = self.context.memory
-        limit = self.number("n_messages", 100, minimum=0, maximum=MAX_HISTORY_MESSAGES, integer=True)
+        limit = int(self.number("n_messages", 100, minimum=0, maximum=MAX_HISTORY_MESSAGES, integer=True) or 0)
         if memory is None or not limit:
             return []
         budget = self.context.budget
@@ -141,7 +142,7 @@ class Agent(LanguageModel):
 
     # -- The loop --------------------------------------------------------------------------------
 
-    async def run_agent(self, system: str, message: Message, *, stream: bool) -> AsyncIterator:
+    async def run_agent(self, system: str, message: Message, *, stream: bool) -> AsyncGenerator[Any, None]:
         """Yield the steps' events, then Produced(the final answer's text)."""
         named = self.tools()
         by_name = dict(named)
@@ -151,7 +152,7 @@ class Agent(LanguageModel):
             messages.append({"role": "system", "content": system})
         messages += await self.history()
         messages.append({"role": "user", "content": self.text("input_value")})
-        iterations = self.number("max_iterations", 15, minimum=1, maximum=MAX_ITERATIONS, integer=True)
+        iterations = int(self.number("max_iterations", 15, minimum=1, maximum=MAX_ITERATIONS, integer=True) or 15)
         for _ in range(iterations):
             request = replace(self.chat_request(), messages=messages, tools=definitions)
             reply = None
@@ -161,6 +162,7 @@ class Agent(LanguageModel):
                         reply = item
                     else:
                         yield item
+            assert reply is not None  # every answer ends with its Reply
             if not reply.tool_calls:
                 yield Produced(reply.content)
                 return
@@ -184,7 +186,8 @@ class Agent(LanguageModel):
                               failed=True)
         return await tool.call(call.arguments, self.context)
 
-    async def ask(self, request: openai_chat.ChatRequest, message: Message, *, stream: bool) -> AsyncIterator:
+    async def ask(self, request: openai_chat.ChatRequest, message: Message, *,
+                  stream: bool) -> AsyncGenerator[Any, None]:
         """One model call: its text pieces as ``token`` events (when streamed), then its Reply."""
         try:
             with self.egress_policy():  # the connection checks the addresses again (DNS rebinding)

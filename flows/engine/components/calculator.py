@@ -70,28 +70,31 @@ def _allowed(node: ast.AST) -> None:
 
 
 def _compute(root: ast.expr) -> float:
-    """Post-order over an explicit stack: each node's value once its operands have theirs."""
+    """Post-order over an explicit stack: each node's value once its operands have theirs
+    (``evaluate`` has checked that every node is a number, a BinOp or a UnaryOp)."""
     values: list[float] = []
     stack: list[tuple[ast.expr, bool]] = [(root, False)]
     while stack:
         node, ready = stack.pop()
         if isinstance(node, ast.Constant):
             values.append(_number(node.value))
-        elif not ready:
-            stack.append((node, True))
-            if isinstance(node, ast.BinOp):
-                stack += [(node.right, False), (node.left, False)]
-            else:
-                stack.append((node.operand, False))
         elif isinstance(node, ast.BinOp):
-            right, left = values.pop(), values.pop()
-            values.append(_apply(_BINARY[type(node.op)], left, right))
-        else:
-            values.append(_apply(_UNARY[type(node.op)], values.pop()))
+            if ready:
+                right, left = values.pop(), values.pop()
+                values.append(_apply(_BINARY[type(node.op)], left, right))
+            else:
+                stack += [(node, True), (node.right, False), (node.left, False)]
+        elif isinstance(node, ast.UnaryOp):
+            if ready:
+                values.append(_apply(_UNARY[type(node.op)], values.pop()))
+            else:
+                stack += [(node, True), (node.operand, False)]
     return values[0]
 
 
-def _number(value: int | float) -> float:
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CalculationError("may contain only numbers")
     try:
         number = float(value)
     except OverflowError:

@@ -76,9 +76,8 @@ def object_schema(fields: list[SchemaField]) -> dict:
     properties = {}
     for field in fields:
         kind: dict[str, Any] = {"type": TYPES[field.type]}
-        if field.type == "dict":
-            kind = {"type": "object"}
-        prop = {"type": ["array", "null"], "items": kind} if field.multiple else {"type": [kind["type"], "null"]}
+        prop: dict[str, Any] = ({"type": ["array", "null"], "items": kind} if field.multiple
+                                else {"type": [kind["type"], "null"]})
         if field.description:
             prop["description"] = field.description
         properties[field.name] = prop
@@ -141,7 +140,7 @@ def conform(value: Any, fields: list[SchemaField]) -> list[dict]:
         if not isinstance(item, dict):
             problems.append(f"objects[{index}] is not an object")
             continue
-        checked = {}
+        checked: dict[str, Any] = {}
         for field in fields:
             got = item.get(field.name)
             where = f"objects[{index}].{field.name}"
