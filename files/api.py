@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -138,10 +138,17 @@ class FileListView(FileAPIView):
         file = services.store_file(owner_id=request.user.pk, name=upload.name, content=upload, size=upload.size)
         return Response(UploadedFileSerializer(file).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(operation_id="delete_all_files", responses=MessageSerializer)
+    @extend_schema(operation_id="delete_all_files", responses={200: MessageSerializer})
     def delete(self, request):
         services.delete_all_files(request.user.pk)
         return Response({"message": "All files deleted successfully"})
+
+
+@extend_schema_view(get=extend_schema(operation_id="list_files_slash"),
+                    post=extend_schema(operation_id="upload_file_slash"),
+                    delete=extend_schema(operation_id="delete_all_files_slash"))
+class FileListSlashView(FileListView):
+    """``/api/v2/files/``: the same, as Langflow also routes it."""
 
 
 class FileDetailView(FileAPIView):
@@ -173,7 +180,7 @@ class FileDetailView(FileAPIView):
         serializer.is_valid(raise_exception=True)
         return Response(UploadedFileSerializer(services.rename_file(file, serializer.validated_data["name"])).data)
 
-    @extend_schema(operation_id="delete_file", responses=DetailSerializer)
+    @extend_schema(operation_id="delete_file", responses={200: DetailSerializer})
     def delete(self, request, file_id):
         file = self.get_file(file_id)
         services.delete_file(file)

@@ -8,6 +8,6 @@ app_name = "files_api"
 
 urlpatterns = [
     path("files", api.FileListView.as_view(), name="file-list"),
-    path("files/", api.FileListView.as_view(), name="file-list-slash"),
+    path("files/", api.FileListSlashView.as_view(), name="file-list-slash"),
     path("files/<str:file_id>", api.FileDetailView.as_view(), name="file-detail"),
 ]

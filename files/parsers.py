@@ -71,7 +71,8 @@ class FileUploadParser(parsers.MultiPartParser):
         try:
             result = super().parse(stream, media_type, parser_context)
         except (TooManyFieldsSent, TooManyFilesSent) as error:
-            raise exceptions.ParseError(client_error(error)[1]) from None
+            known = client_error(error)
+            raise exceptions.ParseError(known[1] if known else None) from None
         if counter.refusal is not None:
             raise counter.refusal
         return result

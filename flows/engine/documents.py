@@ -99,7 +99,8 @@ def pdf_text(content: bytes, *, limit: int, deadline: float) -> str:
     """The pages' text joined by blank lines, as Langflow's ``read_pdf_file``."""
     from pypdf import PdfReader
 
-    parts, size = [], 0
+    parts: list[str] = []
+    size = 0
     try:
         reader = PdfReader(io.BytesIO(content))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -133,7 +134,8 @@ def docx_text(content: bytes, *, limit: int, max_unpacked: int) -> str:
 
     import docx
 
-    parts, size = [], 0
+    parts: list[str] = []
+    size = 0
 
     def add(text: str) -> None:
         nonlocal size
