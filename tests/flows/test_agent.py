@@ -411,3 +411,13 @@ def test_more_tool_calls_in_one_answer_than_the_cap_are_each_told_to_wait(api_cl
     assert len(results) == MAX_TOOL_CALLS_PER_TURN + 2
     assert results[0]["content"] == '{"result": "1"}'
     assert all("in one answer" in message["content"] for message in results[MAX_TOOL_CALLS_PER_TURN:])
+
+
+def test_a_debug_run_lists_the_nodes_that_ran_but_not_the_tool_node(api_client, key, calculator_flow, scripted):
+    scripted.script = [final("fine")]
+    response = run(api_client, calculator_flow, key, {"input_value": "hi", "output_type": "debug"})
+    assert response.status_code == 200
+    outputs = response.json()["outputs"][0]["outputs"]
+    assert len(outputs) == 3  # Chat Input, Agent, Chat Output; the calculator only waited to be called
+    assert [output["component_id"] for output in outputs] == ["ChatInput-pNKvO", "Agent-1", "ChatOutput-WSW39"]
+    assert outputs[1]["results"]["response"]["text"] == "fine"
