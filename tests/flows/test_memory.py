@@ -269,3 +269,36 @@ def test_the_memory_chatbot_starter_compiles_with_memory_base_as_a_tool():
     graph = services.engine.compile_graph(starter["data"])
     [tool] = graph.nodes["MemoryBase-xePih"].tools
     assert tool.name == "retrieve_memory" and tool.arguments == {"search_query"}
+
+
+# --- The Memory Chatbot starter, end to end -----------------------------------------------------
+
+@pytest.fixture
+def scripted(settings):
+    from tests.flows.scripted_model import ScriptedModelServer
+
+    with ScriptedModelServer() as server:
+        settings.OPENAI_BASE_URL = server.base_url
+        yield server
+
+
+def test_the_memory_chatbot_remembers_through_history_and_its_memory_base_tool(api_client, user, key, scripted):
+    from tests.flows.scripted_model import calls, final
+
+    starter = json.loads((FIXTURES / "starters" / "Memory Chatbot.json").read_text())
+    [flow] = services.import_flows(user=user, payload=starter)
+    scripted.script = [final("Nice to meet you, Ada.")]
+    first = run(api_client, flow, key, {"input_value": "My name is Ada", "session_id": "chat"})
+    assert answer_text(first) == "Nice to meet you, Ada."
+    scripted.script = [calls(("retrieve_memory", {"search_query": "name"})), final("Your name is Ada.")]
+    second = run(api_client, flow, key, {"input_value": "What is my name?", "session_id": "chat"})
+    assert answer_text(second) == "Your name is Ada."
+    asked, after_tool = scripted.requests[1], scripted.requests[2]
+    contents = [message.get("content") for message in asked["messages"]]
+    assert "My name is Ada" in contents and "Nice to meet you, Ada." in contents  # the session's history
+    assert contents[-1] == "What is my name?"
+    [tool_result] = [message for message in after_tool["messages"] if message["role"] == "tool"]
+    recalled = json.loads(tool_result["content"])
+    assert recalled[0]["content"] == "My name is Ada" and recalled[0]["session_id"] == "chat"
+    assert stored(flow, "chat")[-2:] == [("chat", "User", "User", "What is my name?"),
+                                         ("chat", "Machine", "AI", "Your name is Ada.")]
