@@ -336,3 +336,30 @@ def test_an_unreachable_postgresql_is_a_502_without_its_url(settings):
     settings.SQL_DATABASES = {"crm": f"postgres://reader:hunter2@127.0.0.1:{closed_port()}/crm"}
     error = refusal(sql_flow("SELECT 1", database="crm"))
     assert error.status_code == 502 and SQL in str(error) and "hunter2" not in str(error)
+
+
+# --- As the Agent's tool: the SaaS Pricing starter -----------------------------------------------
+
+@pytest.mark.django_db
+def test_saas_pricing_the_agent_queries_the_listed_database_and_a_write_is_told_to_the_model(
+        api_client, user, key, shop, settings):
+    from tests.flows.scripted_model import ScriptedModelServer, calls, final
+    from tests.flows.test_loop import starter_export
+
+    export = starter_export("SaaS Pricing.json")
+    [flow] = services.import_flows(user=user, payload=export)
+    with ScriptedModelServer() as scripted:
+        settings.OPENAI_BASE_URL = scripted.base_url
+        scripted.script = [
+            calls(("run_sql_query", {"query": "SELECT name, price FROM plans WHERE name = 'pro'"})),
+            calls(("run_sql_query", {"query": "DELETE FROM plans"})),
+            final("Pro costs 29."),
+        ]
+        response = api_client.post(f"/api/v1/run/{flow.pk}", {"input_value": "Price of pro?"}, format="json",
+                                   HTTP_X_API_KEY=key)
+        assert response.status_code == 200, response.content
+        assert response.json()["outputs"][0]["outputs"][0]["results"]["message"]["text"] == "Pro costs 29."
+        tools = [m for m in scripted.requests[2]["messages"] if m["role"] == "tool"]
+    assert json.loads(tools[0]["content"]) == [{"name": "pro", "price": 29.0}]
+    assert "readonly" in tools[1]["content"]  # the failure went to the model, not to the caller
+    assert plan_names(shop) == ["basic", "pro", "team"]
