@@ -1,4 +1,5 @@
-"""Where a flow may make this server connect: the model base URLs that flows and tweaks choose.
+"""Where a flow may make this server connect: the model base URLs that flows and tweaks choose,
+and the pages they fetch (``flows.engine.http``, with its own allow list, URL_ALLOWED_PREFIXES).
 
 A flow's model node (or a run's tweak) names the model server's base URL. Left open, that
 lets anybody who may run a flow make the server call its own loopback services, the cloud
