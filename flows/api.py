@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from core import dbthreads
 from core.openapi import ErrorSerializer
+from variables.resolve import from_headers
 
 from . import engine, services
 from .models import Flow, FlowPermission
@@ -293,7 +294,7 @@ class RunView(AwaitedRunView):
         stream = body.pop("stream") or (
             "stream" in request.query_params and self.validated(StreamQuerySerializer, request.query_params)["stream"]
         )
-        plan = services.plan_run(flow=flow, stream=stream, **body)
+        plan = services.plan_run(flow=flow, stream=stream, request_variables=from_headers(request.headers), **body)
         return PendingRun(plan, services.stream_planned if stream else services.run_planned)
 
 
@@ -310,6 +311,7 @@ class ProcessView(AwaitedRunView):
         plan = services.plan_run(
             flow=flow, output_type="any", inputs=body.get("inputs"), tweaks=body.get("tweaks"),
             session_id=body.get("session_id"), input_value=body.get("input_value"),
+            request_variables=from_headers(request.headers),
         )
         return PendingRun(plan, services.process_planned)
 

@@ -41,6 +41,10 @@ class FlowSerializer(serializers.Serializer):
     mcp_enabled = serializers.BooleanField()
     webhook = serializers.BooleanField()
     access_type = serializers.CharField()
+    moved_secrets = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()), required=False,
+        help_text="Only when this request saved the flow with literal keys: where each was "
+                  "(node_id, field) and the Credential variable it now loads (variable).")
 
     def __init__(self, *args, with_data: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,6 +63,8 @@ class FlowSerializer(serializers.Serializer):
         }
         if self.with_data:
             body["data"] = flow.data
+        if getattr(flow, "moved_secrets", None):  # set by a save that moved keys into variables
+            body["moved_secrets"] = flow.moved_secrets
         return body
 
 

@@ -21,7 +21,7 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 from django.http import Http404
 
-from . import engine, queries
+from . import engine, globalvars, queries
 from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
 from .filestore import OwnerFileStore
@@ -46,10 +46,12 @@ def _save(flow: Flow) -> Flow:
     """Validate and compile, outside any transaction; then save in a short one, so that a large
     graph never holds the database's write lock while it is checked. A unique-name race lost to
     another save reads as the usual error."""
+    globalvars.take_secrets(flow)  # before the checks: the compiled graph never holds a literal key
     flow.full_clean(exclude=["owner"])
     compiled = _compile(flow.data)
     try:
         with transaction.atomic():
+            globalvars.store_secrets(flow)
             flow.save()
     except IntegrityError:
         flow.full_clean(exclude=["owner"])  # names the clash in words
@@ -211,6 +213,7 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
         raise ValidationError(f"The file holds {len(entries):,} flows, more than FLOW_MAX_IMPORT_FLOWS "
                               f"({settings.FLOW_MAX_IMPORT_FLOWS:,}) in one import.")
     names, endpoints = _taken_names(user)
+    variable_names = globalvars.variable_names(user.pk)
     prepared: list[tuple[Flow, str, str | None, engine.Graph | engine.InvalidGraph]] = []
     problems = []
     for index, entry in enumerate(entries):
@@ -225,6 +228,7 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
                     endpoint_name=endpoints.take(wanted_endpoint) if wanted_endpoint else None)
         if entry.get("data") is not None:
             flow.data = entry["data"]
+        globalvars.take_secrets(flow, variable_names)
         try:
             flow.full_clean(exclude=["owner"])
         except ValidationError as error:
@@ -265,6 +269,7 @@ def _write_imported(user, prepared: list) -> None:
         elif flow.endpoint_name:
             endpoints.taken.add(flow.endpoint_name)
         flow.clean_fields(exclude=["owner", "description", "data"])  # a new name is still a valid one
+        globalvars.store_secrets(flow)
         try:
             flow.save(force_insert=True)
         except IntegrityError:
@@ -314,7 +319,8 @@ def run_problem(flow: Flow) -> str | None:
 
 def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "chat", output_type: str = "chat",
              output_component: str | None = None, tweaks: dict | None = None, inputs: dict | None = None,
-             session_id: str | None = None, stream: bool = False) -> engine.Plan:
+             session_id: str | None = None, stream: bool = False,
+             request_variables: dict[str, str] | None = None) -> engine.Plan:
     """Check a run of ``flow`` and settle every node's parameters: the synchronous half of a run,
     done beside the request's queries (compiling the graph may read ``flow.data``).
 
@@ -322,6 +328,8 @@ def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "c
     (by node id, display name, "input_value"/"text"/"message", or prompt variable); ``tweaks``
     override node fields. Raises ``engine.FlowError`` subclasses (422) for a request or a flow
     that cannot run. The older ``/api/v1/process`` API plans with ``output_type="any"``.
+    Fields that load a global variable get the owner's (``request_variables``, from the run's
+    ``X-LANGFLOW-GLOBAL-VAR-*`` headers, first): ``flows.globalvars``.
     """
     request = engine.RunRequest(
         input_value=input_value, input_type=input_type, output_type=output_type,
@@ -329,6 +337,7 @@ def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "c
         session_id=session_id or None, stream=stream,
     )
     plan = engine.plan_run(flow_graph(flow), request, flow_id=str(flow.pk))
+    globalvars.fill_variables(plan, owner_id=flow.owner_id, request_variables=request_variables)
     # The run's chat memory: the flow's messages, its session's history (flows.memory).
     plan.context = dataclasses.replace(
         plan.context, memory=DatabaseChatMemory(flow_id=str(flow.pk), session_id=plan.context.session_id))

@@ -70,6 +70,10 @@ def flow_import(request):
         return _render_list(request, import_form=form, status=400)
     names = ", ".join(f"“{flow.name}”" for flow in flows)
     messages.success(request, f"Imported {names}.")
+    moved = [secret["variable"] for flow in flows for secret in getattr(flow, "moved_secrets", [])]
+    if moved:
+        messages.info(request, "Keys found in the flow were moved into Credential variables, which the flow now "
+                               f"loads: {', '.join(moved)}. The flow itself no longer holds them.")
     return redirect("flows:detail", pk=flows[0].pk) if len(flows) == 1 else redirect("flows:list")
 
 
@@ -87,9 +91,22 @@ def _nodes(flow: Flow) -> list[dict]:
                 "type": data.get("type", ""),
                 "display_name": inner.get("display_name") or data.get("display_name") or data.get("type", ""),
                 "description": inner.get("description", ""),
+                "variables": _variable_fields(inner.get("template")),
             }
         )
     return nodes
+
+
+def _variable_fields(template) -> list[dict]:
+    """The node's fields filled from a global variable at run time: the field's label and the variable's name."""
+    if not isinstance(template, dict):
+        return []
+    return [
+        {"field": spec.get("display_name") or name if isinstance(spec.get("display_name"), str) else name,
+         "variable": spec["value"]}
+        for name, spec in template.items()
+        if isinstance(spec, dict) and spec.get("load_from_db") and isinstance(spec.get("value"), str) and spec["value"]
+    ]
 
 
 def _render_detail(request, flow, *, run_form=None, run_result=None, status=200):

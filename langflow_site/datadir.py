@@ -8,6 +8,7 @@ and -shm files copy that mode), so that importing the settings writes nothing.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -22,6 +23,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 #: The generated secrets: used when SECRET_KEY / API_KEY_PEPPERS are not set.
 SECRET_FILES = ("secret_key", "api_key_pepper")
+#: The generated key of users' Credential variables ("1:<base64 of 32 random bytes>", the format
+#: of VARIABLE_ENCRYPTION_KEYS), used when VARIABLE_ENCRYPTION_KEYS is not set.
+VARIABLE_KEY_FILE = "variable_encryption_keys"
 
 
 def data_dir() -> Path:
@@ -54,6 +58,7 @@ def prepare() -> None:
     _private_directory(directory)
     for name in SECRET_FILES:
         _create_secret(directory / name)
+    _create_secret(directory / VARIABLE_KEY_FILE, "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     database = env.db("DATABASE_URL", default=default_database_url())
     if database["ENGINE"] == "django.db.backends.sqlite3" and database["NAME"] not in ("", ":memory:"):
         path = Path(database["NAME"])
@@ -68,13 +73,13 @@ def _private_directory(path: Path) -> None:
         path.chmod(0o700)
 
 
-def _create_secret(path: Path) -> None:
+def _create_secret(path: Path, value: str | None = None) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # made earlier, or by another worker just now: keep it
         return
     with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(50))
+        handle.write(secrets.token_urlsafe(50) if value is None else value)
 
 
 def _private_sqlite_files(path: Path) -> None:

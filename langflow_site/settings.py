@@ -3,6 +3,7 @@
 Every variable is documented in `.env.example`.
 """
 
+import base64
 import os
 from pathlib import Path
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "apikeys",
     "flows",
     "files",
+    "variables",
     "core.apps.CoreConfig",
 ]
 
@@ -204,6 +206,28 @@ for _entry in _peppers:
     API_KEY_PEPPERS[int(_version)] = _secret
 if not API_KEY_PEPPERS:
     API_KEY_PEPPERS = {1: read_secret("api_key_pepper")}
+
+
+# Users' Credential variables (variables.crypto) are encrypted under these keys: comma-separated
+# "version:key" pairs, each key 32 random bytes in base64; the highest version encrypts, older ones
+# still decrypt until `manage.py reencryptvariables` moves everything to the newest. Unset: one
+# key generated into DATA_DIR. A value whose key version is gone fails closed, naming the variable.
+VARIABLE_ENCRYPTION_KEYS = {}
+for _entry in env.list("VARIABLE_ENCRYPTION_KEYS", default=[]) or read_secret("variable_encryption_keys").split(","):
+    _version, _, _key = _entry.strip().partition(":")
+    try:
+        _key_bytes = base64.urlsafe_b64decode(_key.replace("+", "-").replace("/", "_") + "=" * (-len(_key) % 4))
+    except ValueError:
+        _key_bytes = b""
+    if not _version.isdigit() or len(_key_bytes) != 32:
+        raise environ.ImproperlyConfigured(
+            "VARIABLE_ENCRYPTION_KEYS entries must look like '2:<32 random bytes in base64>' "
+            "(python -c \"import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())\")")
+    VARIABLE_ENCRYPTION_KEYS[int(_version)] = _key_bytes
+# A flow field that loads a global variable the owner does not have may fall back to the server's
+# environment variable of that name (Langflow's fallback_to_env_var), only if the operator turns
+# this on; the server's own secrets are never handed out this way (variables.resolve).
+VARIABLES_FALLBACK_TO_ENV = env.bool("VARIABLES_FALLBACK_TO_ENV", default=False)
 
 
 def _rate(name: str, default: str) -> str:

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/api_key/", include("apikeys.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path("api/v1/variables/", include("variables.api_urls")),
     path("api/v1/", include("flows.api_urls")),
     path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).
@@ -27,6 +28,7 @@ urlpatterns = [
     path("", include("users.urls")),
     path("api-keys/", include("apikeys.urls")),
     path("flows/", include("flows.urls")),
+    path("variables/", include("variables.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:  # `make bench` only: see core/benchviews.py

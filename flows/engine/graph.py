@@ -37,6 +37,15 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class VariableField:
+    """A template field with ``load_from_db`` naming a global variable; ``secret``: a password field."""
+
+    field: str
+    name: str
+    secret: bool
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     type: str
@@ -48,6 +57,9 @@ class Node:
     # The tools it offers when connected to an agent's ``tools`` (then it is not run in turn;
     # possibly none, all disabled in its Actions table); None when it is not.
     tools: tuple[tools.ToolSpec, ...] | None = None
+    # Fields whose value Langflow loads from the owner's global variable of that name at run
+    # time: left unset in ``params``; the run's planner outside the engine fills them in.
+    variables: tuple[VariableField, ...] = ()
 
     @property
     def role(self) -> str | None:
@@ -95,7 +107,7 @@ class Graph:
 
 def _template_params(template: dict) -> dict[str, Any]:
     """Each template field's value. A value Langflow loads from a global variable by name is
-    left unset: this server has no such variables, and the name is not the secret."""
+    left unset: the name is not the value (``_variable_fields`` keeps the name for the run)."""
     params = {}
     for name, field in template.items():
         if name == CODE_FIELD or not isinstance(field, dict):
@@ -105,6 +117,16 @@ def _template_params(template: dict) -> dict[str, Any]:
             value = None
         params[name] = value
     return params
+
+
+def _variable_fields(template: dict) -> tuple[VariableField, ...]:
+    """The fields that load a global variable: ``load_from_db`` with a name as the value."""
+    return tuple(
+        VariableField(field=name, name=field["value"], secret=field.get("password") is True)
+        for name, field in template.items()
+        if name != CODE_FIELD and isinstance(field, dict) and field.get("load_from_db")
+        and isinstance(field.get("value"), str) and field["value"].strip()
+    )
 
 
 def _node_list(data: dict) -> list[dict]:
@@ -261,6 +283,7 @@ def compile_graph(data: Any) -> Graph:
             fields=frozenset(params) | component.extra_fields,
             inputs=tuple(inputs[node_id]),
             tools=tools.tool_specs(known[node_id], component) if node_id in as_tools else None,
+            variables=_variable_fields(inner["template"]),
         )
     ordered = list(nodes.values())
     return Graph(

@@ -6,13 +6,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"core", "users", "flows", "apikeys", "files", "langflow_site"}
+OURS = {"core", "users", "flows", "apikeys", "files", "variables", "langflow_site"}
 # Each package may import only these of ours (besides itself). The site package wires them all.
 ALLOWED = {
     "core": set(),
     "users": {"core"},
-    "flows": {"core", "users", "files"},
+    "flows": {"core", "users", "files", "variables"},
     "files": {"core", "users"},
+    "variables": {"core", "users"},
     "apikeys": {"core", "users", "flows"},
 }
 
