@@ -142,6 +142,7 @@ class Fetcher:
 
     def _session(self, public_only: bool) -> aiohttp.ClientSession:
         if public_only not in self._sessions:
+            connector: aiohttp.TCPConnector
             if public_only:
                 # Every new connection resolves and checks again: no DNS cache to rebind through.
                 # The environment's proxies are ignored: a proxy would resolve the host, unchecked.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows import services
+from tests.flows.web_stubs import allowed_web, web  # noqa: F401  (a page server and search stub on loopback)
 
 # Real Langflow exports, copied into the repository so the suite needs nothing beside it.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "langflow"

@@ -8,12 +8,11 @@ import time
 import pytest
 
 from flows import services
-from flows.engine import ComponentError, RunRequest, UpstreamError, check_plan, compile_graph, plan_run, run_to_end
-from flows.engine import tools
+from flows.engine import ComponentError, RunRequest, UpstreamError, check_plan, compile_graph, plan_run, run_to_end, tools
 from flows.engine.components.base import RunContext
 from tests.flows.conftest import load_fixture
 from tests.flows.graphs import chat_in, chat_out, edge, flow_data, node
-from tests.flows.web_stubs import Page, allowed_web, html, web  # noqa: F401  (fixtures)
+from tests.flows.web_stubs import Page, html
 
 NODE = "WebSearch-1"
 

@@ -3,7 +3,7 @@
 ``FakeWeb`` serves ``pages`` (path -> ``Page``) and, at ``/search``, a SearXNG JSON answer built
 from ``results`` (or ``search_answer`` as raw bytes). It records each request (path, query,
 headers). Tests allow it with ``URL_ALLOWED_PREFIXES`` (``allowed_web``) and point
-``WEB_SEARCH_URL`` at ``search_url``.
+``WEB_SEARCH_URL`` at ``search_url``. The fixtures are shared through tests/flows/conftest.py.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ class URL(Component):
 
     async def _crawl(self) -> list[dict]:
         roots = self.urls()
-        depth = self.number("max_depth", 1, minimum=1, maximum=5, integer=True)
+        depth = int(self.number("max_depth", 1, minimum=1, maximum=5, integer=True) or 1)
         output = self.output_format()
         headers = self.headers()
         prevent_outside = self.boolean("prevent_outside", True)
@@ -194,7 +194,7 @@ class URL(Component):
                                timeout=per_page)
                     for target, _root in level))
                 following = []
-                for (target, root), outcome in zip(level, outcomes):
+                for (target, root), outcome in zip(level, outcomes, strict=True):
                     if isinstance(outcome, egress.Refused):
                         if step == 1:
                             raise self.fail("urls", f"{_shown(target.url)} {outcome}")

@@ -81,9 +81,9 @@ class WebSearch(Component):
                             else "is empty: give the URL of the RSS feed")
         if len(query) > MAX_QUERY_CHARS:
             raise self.fail("query", f"is longer than {MAX_QUERY_CHARS} characters")
-        wanted = self.number("max_results", 5, minimum=1, maximum=10**6, integer=True)
+        wanted = int(self.number("max_results", 5, minimum=1, maximum=10**6, integer=True) or 5)
         count = min(wanted, settings.WEB_SEARCH_MAX_RESULTS)
-        length = self.number("max_content_length", 2000, minimum=1, maximum=10**8, integer=True)
+        length = int(self.number("max_content_length", 2000, minimum=1, maximum=10**8, integer=True) or 2000)
         budget = self.context.budget
         if budget.expired():
             raise budget.out_of_time(self.node.id)
@@ -156,7 +156,7 @@ class WebSearch(Component):
             return content.text
 
         found = await asyncio.gather(*(read(url) for url in urls))
-        return dict(zip(urls, found))
+        return dict(zip(urls, found, strict=True))
 
     # -- RSS ----------------------------------------------------------------------------------------
 
