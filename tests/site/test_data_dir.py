@@ -1,5 +1,6 @@
 """DATA_DIR and the SQLite files are the owner's only, from the very first start, whatever the umask."""
 
+import base64
 import json
 import os
 import stat
@@ -58,7 +59,7 @@ def test_a_start_tightens_what_an_older_version_left_readable(tmp_path):
 IMPORT_SETTINGS_ONLY = """
 import json, sys
 import langflow_site.settings
-apps = {"apikeys", "flows", "users", "core", "files"}
+apps = {"apikeys", "flows", "users", "core", "files", "variables"}
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in apps)))
 """
 
@@ -66,7 +67,8 @@ print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ap
 def test_importing_the_settings_writes_no_file_and_imports_no_app_module(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    env = site_env(data_dir, SECRET_KEY="s" * 50, API_KEY_PEPPERS="1:" + "p" * 40)
+    env = site_env(data_dir, SECRET_KEY="s" * 50, API_KEY_PEPPERS="1:" + "p" * 40,
+                   VARIABLE_ENCRYPTION_KEYS="1:" + base64.urlsafe_b64encode(b"k" * 32).decode())
     result = subprocess.run([sys.executable, "-c", IMPORT_SETTINGS_ONLY], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
