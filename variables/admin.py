@@ -12,8 +12,8 @@ class VariableAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "type", "masked", "key_version", "updated_at"]
     list_filter = ["type", "key_version"]
     search_fields = ["name", "owner__username"]
-    fields = ["owner", "name", "type", "masked", "key_version", "default_fields", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("owner", "name", "type", "masked", "key_version", "default_fields", "created_at",
+                                "updated_at")
 
     def has_add_permission(self, request):
         return False

@@ -17,7 +17,8 @@ that the data migration can pass its historical one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -32,7 +33,7 @@ class PendingSecret:
     node_id: str
     field: str
     variable: str  # the Credential's name
-    value: str = field(repr=False)
+    value: str = dataclass_field(repr=False)
 
     def described(self) -> dict[str, str]:
         """What the API and the pages may say about it: where it was and where it went, never the value."""

@@ -125,7 +125,7 @@ def reencrypt_all(*, batch: int = 500) -> tuple[int, list[str]]:
     Returns ``(re-encrypted count, problems)``: a value whose key is gone is left as it is and
     named in ``problems`` (owner id and name), never guessed at."""
     newest = crypto.current_version()
-    done, problems = 0, []
+    done, problems = 0, list[str]()
     last_pk = None
     while True:
         rows = Variable.objects.filter(type=VariableType.CREDENTIAL).exclude(key_version=newest).order_by("pk")

@@ -1,13 +1,17 @@
 """Fixtures for the variables tests: a secret that must never show, flows that load variables."""
 
-import base64
 import os
 
 import pytest
 
 from flows import services as flow_services
 from tests.flows.conftest import (  # noqa: F401  (the flows tests' fixtures, used here too)
-    key, load_fixture, model_server, model_settings, other_key, second_model_server,
+    key,
+    load_fixture,
+    model_server,
+    model_settings,
+    other_key,
+    second_model_server,
 )
 
 # Distinctive, so that finding it anywhere (a page, a log, the database file) is unambiguous.
@@ -17,10 +21,6 @@ MODEL_NODE = "LanguageModelComponent-FLeYF"
 
 def new_key() -> bytes:
     return os.urandom(32)
-
-
-def key_entry(version: int, key: bytes) -> str:
-    return f"{version}:{base64.urlsafe_b64encode(key).decode()}"
 
 
 def prompting_export(*, api_key: str = "OPENAI_API_KEY", load_from_db: bool = True, name: str = "Basic Prompting"):

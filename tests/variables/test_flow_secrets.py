@@ -6,6 +6,7 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -54,7 +55,7 @@ def test_names_are_made_unique(user):
 
 def test_an_import_that_fails_creates_no_variable(user):
     bad = {"name": "Broken", "data": {"nodes": "not a list", "edges": []}}
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         flow_services.import_flows(user=user, payload=[literal_export(), bad])
     assert not Variable.objects.exists() and not Flow.objects.exists()
 
