@@ -28,7 +28,7 @@ MAX_SCOPED_FLOWS = 100
 MAX_LIFETIME = datetime.timedelta(days=3650)
 # Entries read before counting (duplicates are dropped): bounds the work a huge list can cause.
 _MAX_RAW_ENTRIES = 10 * max(MAX_ALLOWED_IPS, MAX_SCOPED_FLOWS)
-_IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 _SEPARATORS = re.compile(r"[\s,]+")
 
 # Every message about a key's access and expiry, whichever way they were given.
@@ -47,8 +47,6 @@ EXPIRY_NOT_DAYS = "The expiry must be a whole number of days."
 EXPIRY_PAST = "The expiry must be in the future."
 EXPIRY_TOO_FAR = f"The expiry must be at most ten years ({MAX_LIFETIME.days} days) ahead."
 
-# build_terms's error keys: each entry point maps them to its own fields.
-TERMS_FIELDS = ("all_flows", "flow_ids", "permissions", "allowed_ips", "expires_at")
 ABSENT = object()  # an expiry not given at all (None is "never")
 
 
@@ -107,8 +105,9 @@ def build_terms(
     days from now (``expires_in_days``), None for never, must be in the future and at most
     ten years ahead. ``whose`` names the owner in messages ("your", "the key's user's").
 
-    The error is a dict, ``{field: [message, ...]}`` with fields from TERMS_FIELDS, every
-    problem at once, one message per bad entry.
+    The error is a dict, ``{field: [message, ...]}`` with fields among ``all_flows``, ``flow_ids``,
+    ``permissions``, ``allowed_ips`` and ``expires_at`` (each entry point maps them to its own),
+    every problem at once, one message per bad entry.
     """
     current = current or KeyAccess()
     errors: dict[str, list[str]] = {}
@@ -123,6 +122,7 @@ def build_terms(
     scope_given = all_flows is not None or flow_ids is not None
     if all_flows is None:
         all_flows = current.all_flows if flow_ids is None else False
+    cleaned_flows: tuple[str, ...]
     if all_flows:
         if flow_ids:
             errors["flow_ids"] = [FLOWS_WITH_ALL_FLOWS]
@@ -219,22 +219,25 @@ def _families_covered_whole(networks: list[str]) -> list[str]:
 
     Such a list would show the key as "IP-limited" while refusing nobody of that family.
     """
+    parsed = [ipaddress.ip_network(network) for network in networks]
+    ipv4 = [network for network in parsed if isinstance(network, ipaddress.IPv4Network)]
+    ipv6 = [network for network in parsed if isinstance(network, ipaddress.IPv6Network)]
     covered = []
-    for version, family in ((4, "IPv4"), (6, "IPv6")):
-        mine = [ipaddress.ip_network(network) for network in networks if ipaddress.ip_network(network).version == version]
-        if any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(mine)):
-            covered.append(family)
+    if any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(ipv4)):
+        covered.append("IPv4")
+    if any(network.prefixlen == 0 for network in ipaddress.collapse_addresses(ipv6)):
+        covered.append("IPv6")
     return covered
 
 
-def _network(entry: str):
+def _network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if "%" in entry:  # an IPv6 zone names an interface of this machine, never a client
         return None
     try:
         network = ipaddress.ip_network(entry, strict=False)
     except ValueError:
         return None
-    if network.version == 6 and network.prefixlen >= 96 and network.subnet_of(_IPV4_MAPPED):
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96 and network.subnet_of(_IPV4_MAPPED):
         network = ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
     return network
 

@@ -18,6 +18,7 @@ from .forms import (
     FlowChoicesField,
     KeyAccessMixin,
     PermissionChoicesField,
+    flow_choices,
     full_access_unless_given,
 )
 from .models import ApiKey, ApiKeyEvent
@@ -35,6 +36,10 @@ Actor = ApiKeyEvent.Actor
 RECENT_EVENTS = 20
 ACCESS_FIELDS = ["access_scope", "access_flows", "access_permissions", "access_allowed_ips"]
 SETTINGS_FIELDS = ["name", "expires_at", "rate_limit"]
+
+
+def _flows_of_everyone():
+    return Flow.objects.select_related("owner").defer("data").order_by("owner__username", "name")
 
 
 class FlowChoiceField(FlowChoicesField):
@@ -56,7 +61,7 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
                                      initial=SCOPE_ALL)
     access_flows = FlowChoiceField(
         label="Chosen flows", required=False, widget=FilteredSelectMultiple("flows", is_stacked=False),
-        queryset=Flow.objects.select_related("owner").defer("data").order_by("owner__username", "name"),
+        queryset=_flows_of_everyone(),
         help_text="Only flows of the key's user; used with “Only the flows I choose”.",
     )
     access_permissions = PermissionChoicesField(label="Permissions")
@@ -73,12 +78,12 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
         super().__init__(full_access_unless_given(data, scope="access_scope", permissions="access_permissions"),
                          *args, **kwargs)
         if not self.instance._state.adding:  # (a new key has its uuid already)
-            self.fields["access_flows"].queryset = self.fields["access_flows"].queryset.filter(
-                owner=self.instance.user_id)
+            flow_choices(self, "access_flows").queryset = _flows_of_everyone().filter(owner=self.instance.user_id)
             self.initial.update(self.initial_for(self.instance))
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns
         adding = self.instance._state.adding
         if not adding and not self.instance.is_usable:
             # What a revoked or expired key may do stays as it is (apikeys.services says so again,
@@ -122,11 +127,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
               "last_used_at", "total_uses", "revoked_at", "revoked_by", "rotated_at", "previous_valid_until",
               "pepper_version", "recent_events"]
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyCreationForm
             kwargs["fields"] = ApiKeyCreationForm.Meta.fields + ACCESS_FIELDS
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
         return ApiKeyCreationForm.Meta.fields + ACCESS_FIELDS if obj is None else self.fields
@@ -241,8 +246,9 @@ class ApiKeyEventAdmin(admin.ModelAdmin):
     """The audit log of every key, failed attempts with unknown lookup ids included. Read-only."""
 
     list_display = ["created_at", "kind", "actor", "actor_user", "key", "lookup_id", "client_ip", "detail"]
-    fields = ["created_at", "kind", "actor", "actor_user", "api_key", "lookup_id", "client_ip", "detail", "facts"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at", "kind", "actor", "actor_user", "api_key", "lookup_id", "client_ip", "detail", "facts",
+    )
     list_filter = ["kind", "actor", "created_at"]
     search_fields = ["lookup_id", "client_ip", "api_key__name", "api_key__user__username"]
     list_select_related = ["api_key", "actor_user"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.utils import timezone
 
@@ -156,7 +156,7 @@ def describe(event: ApiKeyEvent) -> str:
         return as_stored
 
 
-def _utc(value: str | None) -> str:
+def _utc(value: str) -> str:
     moment = datetime.datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
@@ -223,7 +223,7 @@ def _change_words(data: dict) -> str:
     return f"{label}: {words(data['before'])} → {words(data['after'])}"
 
 
-_WORDS = {
+_WORDS: dict[str, Callable[[dict], str]] = {
     Kind.CREATED: _created_words,
     Kind.ROTATED: _rotated_words,
     Kind.AUTH_FAILED: _failed_words,

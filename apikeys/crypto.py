@@ -104,8 +104,3 @@ def digests_match(expected: str, candidate: str) -> bool:
 def mask(lookup_id: str) -> str:
     """Return the displayable form of a key: its public part, then asterisks."""
     return f"{PREFIX}{lookup_id}_" + "*" * 8
-
-
-def redact(text: str) -> str:
-    """Replace anything shaped like one of our keys with its masked form."""
-    return KEY_PATTERN.sub(lambda m: mask(m.group(0)[len(PREFIX) : len(PREFIX) + LOOKUP_ID_LENGTH]), text)

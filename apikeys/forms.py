@@ -1,4 +1,5 @@
 import datetime
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -6,8 +7,8 @@ from django.core.exceptions import ValidationError
 from flows.models import Flow
 
 from . import access
-from .access import KeyAccess
-from .models import PERMISSIONS, ApiKey
+from .access import KeyAccess, KeyTerms
+from .models import NAME_MAX_LENGTH, PERMISSIONS, ApiKey
 
 SCOPE_ALL, SCOPE_CHOSEN = "all", "chosen"
 SCOPE_CHOICES = [(SCOPE_ALL, "All my flows"), (SCOPE_CHOSEN, "Only the flows I choose")]
@@ -34,6 +35,13 @@ def full_access_unless_given(data, *, scope: str = "scope", permissions: str = "
     else:
         data[permissions] = everything
     return data
+
+
+def flow_choices(form: forms.BaseForm, name: str) -> forms.ModelMultipleChoiceField:
+    """The form's field ``name``, a flow choice field declared on its class."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelMultipleChoiceField)  # declared so on the form class
+    return field
 
 
 class FlowChoicesField(forms.ModelMultipleChoiceField):
@@ -66,7 +74,13 @@ class PermissionChoicesField(forms.MultipleChoiceField):
         pass
 
 
-class KeyAccessMixin:
+if TYPE_CHECKING:  # what the mixin expects of the form it is mixed into (add_error)
+    _Form = forms.BaseForm
+else:
+    _Form = object
+
+
+class KeyAccessMixin(_Form):
     """A form's access fields (``scope``, ``flows``, ``permissions``, ``allowed_ips``), validated by
     apikeys.access.build_terms with a key's expiry, as every other entry point is.
 
@@ -78,7 +92,7 @@ class KeyAccessMixin:
     access_prefix = ""
     expiry_field: str | None = None  # the form's field that build_terms's expiry errors go to
     whose = "your"  # the owner, as messages name them
-    terms: access.KeyTerms | None = None
+    terms: KeyTerms | None = None
 
     def clean_terms(self, cleaned: dict, *, owner, current: KeyAccess | None = None, **expiry) -> dict:
         """Validate the access fields (and ``expiry``: ``expires_at`` or ``expires_in_days``) in one go."""
@@ -104,8 +118,14 @@ class KeyAccessMixin:
                 self.add_error(fields.get(field), messages)
         return cleaned
 
+    def valid_terms(self) -> KeyTerms:
+        """The access and expiry the form validated; only for a valid form."""
+        if self.terms is None:
+            raise ValueError("The form's access is not valid (call is_valid() first).")
+        return self.terms
+
     def access(self) -> KeyAccess:
-        return self.terms.access
+        return self.valid_terms().access
 
     @classmethod
     def initial_for(cls, api_key: ApiKey) -> dict:
@@ -139,10 +159,11 @@ class KeyAccessForm(KeyAccessMixin, forms.Form):
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
         self.owner = owner
-        self.fields["flows"].queryset = Flow.objects.owned_by(owner).defer("data").order_by("name")
+        flow_choices(self, "flows").queryset = Flow.objects.owned_by(owner).defer("data").order_by("name")
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean returns
         return self.clean_terms(cleaned, owner=self.owner, **self.expiry_input(cleaned))
 
     def expiry_input(self, cleaned: dict) -> dict:
@@ -162,7 +183,7 @@ class ApiKeyCreateForm(KeyAccessForm):
     name = forms.CharField(
         label="Name",
         required=False,
-        max_length=ApiKey._meta.get_field("name").max_length,
+        max_length=NAME_MAX_LENGTH,
         help_text="Optional. Helps you recognise the key later, e.g. where it is used.",
         widget=forms.TextInput(attrs={"placeholder": "My secret key", "autocomplete": "off", "autofocus": True}),
         error_messages={"max_length": "Keep the name to %(limit_value)d characters or fewer (it has %(show_value)d)."},
@@ -185,7 +206,7 @@ class ApiKeyCreateForm(KeyAccessForm):
         return {"expires_in_days": cleaned.get("expires_in", access.ABSENT)}
 
     def expires_at(self) -> datetime.datetime | None:
-        return self.terms.expires_at
+        return self.valid_terms().expires_at
 
 
 class ApiKeyRotateForm(forms.Form):

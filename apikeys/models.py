@@ -12,6 +12,8 @@ from flows.models import FlowPermission
 from . import crypto
 from .rates import RATE_HELP, is_valid_rate
 
+NAME_MAX_LENGTH = 100  # of a key's name
+
 # What a key may do, in the order people read them; a new key may do all three.
 PERMISSIONS = (FlowPermission.RUN, FlowPermission.READ, FlowPermission.WRITE)
 
@@ -29,11 +31,6 @@ class ApiKeyQuerySet(models.QuerySet):
     def owned_by(self, user):
         return self.filter(user=user)
 
-    def usable(self):
-        """Keys that may still authenticate: not revoked and not expired."""
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-
 
 class ApiKey(models.Model):
     """A secret that acts as its owner on the API. Only a keyed digest of it is stored."""
@@ -45,7 +42,7 @@ class ApiKey(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     lookup_id = models.CharField(max_length=crypto.LOOKUP_ID_LENGTH, unique=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
     pepper_version = models.PositiveSmallIntegerField(editable=False)

@@ -13,7 +13,7 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.db import router
 
-from core.compiled import CompiledInsert, CompiledSelect, CompiledUpdate, FetchedRow, Selection, prepared
+from core.compiled import CompiledInsert, CompiledSelect, CompiledUpdate, FetchedRow, Selection, column_field, prepared
 
 from .models import ApiKey, ApiKeyEvent
 
@@ -79,7 +79,7 @@ def _build_count_use(connection, *, rehash: bool, rotated: bool, previous: bool)
     meta = ApiKey._meta
 
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        return quote(column_field(ApiKey, name).column)
 
     assignments = [f"{column('total_uses')} = {column('total_uses')} + 1", f"{column('last_used_at')} = %s"]
     if rehash:

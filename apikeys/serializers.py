@@ -1,4 +1,6 @@
-"""The key-management API's JSON, with Langflow's field names (see shared/LANGFLOW_API.md)."""
+"""The key-management API's JSON, with Langflow's field names."""
+
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -79,6 +81,9 @@ class _Unchecked:
     The field's type still describes the entry in the OpenAPI schema (a UUID, one of the
     permissions...).
     """
+
+    if TYPE_CHECKING:  # provided by the serializer field this is mixed into
+        def fail(self, key: str, **kwargs: Any) -> NoReturn: ...
 
     def to_internal_value(self, data):
         if isinstance(data, (dict, list)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -61,6 +62,12 @@ def _pepper(version: int) -> str | None:
     return settings.API_KEY_PEPPERS.get(version)
 
 
+def _current_pepper() -> tuple[int, str]:
+    """Return ``(version, pepper)`` of the pepper new digests are made under."""
+    version = current_pepper_version()
+    return version, settings.API_KEY_PEPPERS[version]
+
+
 def create_api_key(
     *,
     user,
@@ -77,7 +84,7 @@ def create_api_key(
     ``access`` (validated by apikeys.access) limits the key; None is full access.
     """
     access = access or KeyAccess()
-    version = current_pepper_version()
+    version, pepper = _current_pepper()
     for _ in range(5):  # a lookup-id collision is 1 in 62**12; retry rather than fail
         lookup_id, raw_key = crypto.generate_key()
         if not ApiKey.objects.filter(lookup_id=lookup_id).exists():
@@ -87,7 +94,7 @@ def create_api_key(
             user=user,
             name=name,
             lookup_id=lookup_id,
-            digest=crypto.digest(raw_key, _pepper(version)),
+            digest=crypto.digest(raw_key, pepper),
             pepper_version=version,
             expires_at=expires_at,
             rate_limit=rate_limit,
@@ -151,18 +158,19 @@ def rotate_api_key(
         if locked.is_expired:
             raise KeyNotActive("This key has expired; create a new one instead.")
         now = timezone.now()
-        version = current_pepper_version()
+        version, pepper = _current_pepper()
         _, raw_key = crypto.generate_key(locked.lookup_id)
-        changes = {"digest": crypto.digest(raw_key, _pepper(version)), "pepper_version": version, "rotated_at": now}
+        previous_valid_until = now + grace if grace else None
+        changes: dict[str, Any] = {"digest": crypto.digest(raw_key, pepper), "pepper_version": version,
+                                   "rotated_at": now, "previous_valid_until": previous_valid_until}
         if grace:
-            changes.update(previous_digest=locked.digest, previous_pepper_version=locked.pepper_version,
-                           previous_valid_until=now + grace)
+            changes.update(previous_digest=locked.digest, previous_pepper_version=locked.pepper_version)
         else:
-            changes.update(previous_digest="", previous_pepper_version=None, previous_valid_until=None)
+            changes.update(previous_digest="", previous_pepper_version=None)
         ApiKey.objects.filter(pk=locked.pk).update(**changes)
         audit.record(ApiKeyEvent.Kind.ROTATED, api_key=locked, actor=actor,
                      actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
-                     data=audit.rotated(changes["previous_valid_until"]))
+                     data=audit.rotated(previous_valid_until))
     for field, value in changes.items():
         setattr(api_key, field, value)
     return api_key, raw_key
@@ -272,9 +280,9 @@ def remove_flow_from_key_scopes(flow) -> int:
     return len(keys)
 
 
-def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[object, ApiKey | None, str | None]:
-    """Return ``(key id, key, which secret matched)`` for the lookup id: ``(None, None, None)``
-    when unknown, ``(id, None, None)`` when no secret matched.
+def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[Any, tuple[ApiKey, str] | None]:
+    """Return ``(key id, (key, which secret matched))`` for the lookup id: ``(None, None)``
+    when unknown, ``(id, None)`` when no secret matched.
 
     Always the same work, whether the key exists or not: one query that reads a key row and its
     owner's (another key's when the lookup id is unknown), the same columns read from it, two HMACs and
@@ -307,9 +315,9 @@ def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[object, ApiKey | None, s
         equal = crypto.digests_match(expected, crypto.digest(parsed.raw, pepper or ""))
         if equal and pepper is not None and known and matched is None:
             matched = name
-    if not known:
-        return None, None, None
-    return key_id, (queries.key_with_owner(row) if matched else None), matched
+    if row is None or not known:  # a known lookup id always came with its row
+        return None, None
+    return key_id, ((queries.key_with_owner(row), matched) if matched is not None else None)
 
 
 def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKey:
@@ -324,10 +332,11 @@ def authenticate_api_key(raw_key: str, *, client_ip: str | None = None) -> ApiKe
     if parsed is None:
         raise InvalidApiKey(Reason.MALFORMED)
     for _ in range(2):  # a second pass only when a rotation raced this request
-        key_id, api_key, matched = _find_and_verify(parsed)
-        if matched is None:
+        key_id, verified = _find_and_verify(parsed)
+        if verified is None:
             reason = Reason.UNKNOWN if key_id is None else Reason.WRONG_SECRET
             raise InvalidApiKey(reason, lookup_id=parsed.lookup_id, api_key_id=key_id)
+        api_key, matched = verified
         refusal = _refusal(api_key)
         if refusal:
             raise InvalidApiKey(refusal, lookup_id=parsed.lookup_id, api_key=api_key)
@@ -359,10 +368,10 @@ def _record_use(api_key: ApiKey, raw_key: str, matched: str) -> bool:
     previous secret, which is not the key's current one).
     """
     now = timezone.now()
-    version = current_pepper_version()
+    version, pepper = _current_pepper()
     rehash = None
     if matched == "current" and api_key.pepper_version != version:
-        rehash = (crypto.digest(raw_key, _pepper(version)), version)
+        rehash = (crypto.digest(raw_key, pepper), version)
     if not queries.count_use(api_key, now=now, rehash=rehash, previous_secret=matched == "previous"):
         return False
     if rehash is not None:
@@ -381,16 +390,19 @@ def record_failed_authentication(error: InvalidApiKey, *, client_ip: str | None)
     queries.insert_event(audit.event_row(ApiKeyEvent.Kind.AUTH_FAILED, api_key_id=error.api_key_id,
                                          lookup_id=error.lookup_id, client_ip=client_ip,
                                          data=audit.failed(error.reason)))
-    if error.reason == Reason.EXPIRED:
+    if error.reason == Reason.EXPIRED and error.api_key is not None:  # an expired key is always attached
         record_expiry(error.api_key)
 
 
 def record_expiry(api_key: ApiKey) -> None:
     """Log, once, that the key expired (dated at its expiry), unless it was revoked before."""
-    if not api_key.is_expired or (api_key.revoked_at and api_key.revoked_at <= api_key.expires_at):
+    expires_at = api_key.expires_at
+    if expires_at is None or not api_key.is_expired:
+        return
+    if api_key.revoked_at is not None and api_key.revoked_at <= expires_at:
         return
     event = ApiKeyEvent(**audit.event_row(ApiKeyEvent.Kind.EXPIRED, api_key=api_key, actor=Actor.SYSTEM,
-                                          created_at=api_key.expires_at))
+                                          created_at=expires_at))
     # A partial unique index keeps one expiry event per key, whoever notices first.
     ApiKeyEvent.objects.bulk_create([event], ignore_conflicts=True)
 
@@ -404,8 +416,11 @@ def report_leaked_key(raw_key: str, *, client_ip: str | None = None) -> bool:
     parsed = crypto.parse_key(raw_key)
     if parsed is None:
         return False
-    _, api_key, matched = _find_and_verify(parsed)
-    if matched is None or api_key.is_revoked:
+    _, verified = _find_and_verify(parsed)
+    if verified is None:
+        return False
+    api_key, _ = verified
+    if api_key.is_revoked:
         return False
     return revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.LEAK_REPORT, client_ip=client_ip)
 

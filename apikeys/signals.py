@@ -5,7 +5,7 @@ import importlib
 _daily_usage = importlib.import_module("apikeys.migrations.0004_daily_usage_trigger")
 
 
-def reinstall_daily_usage_trigger(sender, *, using="default", plan=None, **kwargs):
+def reinstall_daily_usage_trigger(sender, *, using="default", **kwargs):
     """Drop and create the trigger after every ``migrate`` (idempotent, a few milliseconds).
 
     SQLite rebuilds a table to alter it, and the rebuild silently drops the table's triggers;

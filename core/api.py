@@ -1,6 +1,7 @@
 """How the API answers errors: always JSON with ``detail``, Langflow's status codes, never a trace."""
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -97,13 +98,13 @@ def _error_response(exc, context):
         response = Response({"detail": str(exc.detail)}, status=status.HTTP_403_FORBIDDEN)
         # A refused key is already written to the audit log (lookup id, client IP, reason) and
         # the server's access log; a third "Forbidden" line per guess would only make guessing
-        # cost the server more than a valid request does.
-        response._has_been_logged = True
+        # cost the server more than a valid request does. (Django's private flag: django-stubs leaves it out.)
+        response._has_been_logged = True  # type: ignore[attr-defined]
         return response
     if isinstance(exc, exceptions.ValidationError):
         # FastAPI (and so Langflow's clients) use 422 for a well-formed request with bad fields.
         detail = exc.detail
-        body = {"detail": "; ".join(_flatten(detail)) or "Invalid input."}
+        body: dict[str, Any] = {"detail": "; ".join(_flatten(detail)) or "Invalid input."}
         if isinstance(detail, dict):
             body["errors"] = detail
         return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
@@ -118,11 +119,11 @@ def _error_response(exc, context):
         # Plain JSON, not a DRF Response: raised before content negotiation (too many query
         # parameters), the latter would be rendered by the view's first renderer, YAML for the schema.
         return json_error(known[0], known[1])
-    response = drf_exception_handler(exc, context)
-    if response is not None:
-        if isinstance(response.data, dict) and "detail" in response.data:
-            response.data = {**response.data, "detail": str(response.data["detail"])}
-        return response
+    handled = drf_exception_handler(exc, context)
+    if handled is not None:
+        if isinstance(handled.data, dict) and "detail" in handled.data:
+            handled.data = {**handled.data, "detail": str(handled.data["detail"])}
+        return handled
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return Response({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 

@@ -67,7 +67,8 @@ class DatabaseCache(db.DatabaseCache):
         if sql is None:
             quote = connection.ops.quote_name
             sql = self._statements[connection.vendor, template] = template.format(
-                table=quote(self._table), key=quote("cache_key"), value=quote("value"), expires=quote("expires"))
+                table=quote(self._table),  # type: ignore[attr-defined]  # DatabaseCache's own, not in django-stubs
+                key=quote("cache_key"), value=quote("value"), expires=quote("expires"))
         return sql
 
     def _now(self, connection):

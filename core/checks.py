@@ -33,7 +33,7 @@ def check_shared_configuration(app_configs=None, **kwargs):
             "langflow_site.W002",
         ),
         (
-            settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),
+            str(settings.CACHES["default"]["BACKEND"]).endswith("LocMemCache"),
             "The cache lives in each process: throttles and cached values are not shared between servers.",
             "Set CACHE_URL=redis://<host>:6379/1.",
             "langflow_site.W003",

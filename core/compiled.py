@@ -56,8 +56,8 @@ class _PerConnection:
 class Selection:
     """The columns of one model in a SELECT, in order."""
 
-    model: type
-    fields: tuple
+    model: type[models.Model]
+    fields: tuple[models.Field, ...]
     table_alias: str
 
     def columns(self, quote) -> list[str]:
@@ -178,9 +178,17 @@ class CompiledUpdate:
             return cursor.rowcount
 
 
+def column_field(model: type[models.Model], name: str) -> models.Field:
+    """The field of ``model`` named ``name`` that is a column (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column.")
+    return field
+
+
 def prepared(model: type[models.Model], attname: str, value, using: str = DEFAULT_DB_ALIAS):
     """``value`` as a parameter for the column of ``model.attname``, prepared as the ORM would."""
-    return model._meta.get_field(attname).get_db_prep_value(value, connections[using], prepared=False)
+    return column_field(model, attname).get_db_prep_value(value, connections[using], prepared=False)
 
 
 # --- INSERT -------------------------------------------------------------------------------------
@@ -204,7 +212,7 @@ class CompiledInsert:
     def _compile(self, connection, *, attnames: tuple[str, ...]) -> _CompiledInsert:
         quote = connection.ops.quote_name
         meta = self._model._meta
-        fields = tuple(meta.get_field(name) for name in attnames)
+        fields = tuple(column_field(self._model, name) for name in attnames)
         columns = ", ".join(quote(field.column) for field in fields)
         placeholders = ", ".join(["%s"] * len(fields))
         return _CompiledInsert(

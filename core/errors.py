@@ -45,4 +45,5 @@ def _set_encoding(request, value):
 
 def install_lazy_query_parsing() -> None:
     """Replace the setter on HttpRequest (and so on WSGIRequest and ASGIRequest); called once at start."""
-    HttpRequest.encoding = HttpRequest.encoding.setter(_set_encoding)
+    # Replaces Django's property on purpose; django-stubs types it as an overloaded method.
+    HttpRequest.encoding = HttpRequest.encoding.setter(_set_encoding)  # type: ignore[method-assign, attr-defined]

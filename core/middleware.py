@@ -11,12 +11,16 @@ ASGI application serves them with these subclasses (``for_asgi``); ``tests/site/
 checks that every middleware it serves is async-capable and runs its hooks in place.
 """
 
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
+from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 # Scripts, styles, fonts and images come from this origin only: no inline scripts, no inline
@@ -55,6 +59,11 @@ class AsyncCapable:
 
     sync_capable = True
     async_capable = True
+    is_async: bool
+
+    if TYPE_CHECKING:  # defined by each subclass
+        def _call(self, request): ...
+        async def _acall(self, request): ...
 
     def _choose_mode(self, get_response) -> None:
         self.is_async = iscoroutinefunction(get_response)
@@ -149,24 +158,35 @@ class StaticFilesMiddleware(AsyncCapable, WhiteNoiseMiddleware):
         return whole
 
 
-class InPlaceHooks:
+if TYPE_CHECKING:
+    _Middleware = MiddlewareMixin
+else:
+    _Middleware = object
+
+
+class InPlaceHooks(_Middleware):
     """For a Django ``MiddlewareMixin``: under ASGI, call its hooks on the event loop.
 
     ``response_needs_thread`` says when ``process_response`` may do I/O (then it runs on the
     request's thread, as Django would have run it). Under WSGI nothing changes.
     """
 
+    if TYPE_CHECKING:  # the hook of the middleware this is mixed into, when it has one
+        def process_view(self, request, *args: Any, **kwargs: Any) -> Any: ...
+
     def __init__(self, get_response):
         super().__init__(get_response)
         if self.async_mode and hasattr(self, "process_view"):
-            self.process_view = self.process_view_in_place  # Django hops to a thread for a sync one
+            # Django hops to a thread for a sync one; its handler reads the hook off the instance.
+            self.process_view = self.process_view_in_place  # type: ignore[method-assign]  # on purpose
 
     async def process_view_in_place(self, request, *args, **kwargs):
         return type(self).process_view(self, request, *args, **kwargs)
 
     async def __acall__(self, request):
         response = self.process_request(request) if hasattr(self, "process_request") else None
-        response = response or await self.get_response(request)
+        # Django calls __acall__ only in async mode, where get_response is a coroutine function.
+        response = response or await cast("Awaitable[HttpResponseBase]", self.get_response(request))
         if hasattr(self, "process_response"):
             if self.response_needs_thread(request, response):
                 return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
@@ -209,13 +229,14 @@ class CsrfViewMiddleware(InPlaceHooks, csrf.CsrfViewMiddleware):
         try:
             return await super().process_view_in_place(request, *args, **kwargs)
         except _Refused as refused:
-            return await sync_to_async(csrf.CsrfViewMiddleware._reject, thread_sensitive=True)(
+            # _reject is Django's private refusal hook, which django-stubs leaves out.
+            return await sync_to_async(csrf.CsrfViewMiddleware._reject, thread_sensitive=True)(  # type: ignore[attr-defined]
                 self, request, refused.reason)
 
     def _reject(self, request, reason):
         if self.async_mode:
             raise _Refused(reason)
-        return super()._reject(request, reason)
+        return super()._reject(request, reason)  # type: ignore[misc]  # Django's private hook (above)
 
 
 class AuthenticationMiddleware(InPlaceHooks, auth_middleware.AuthenticationMiddleware):

@@ -23,7 +23,8 @@ ERROR_DESCRIPTIONS = {
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, in one sentence.")
-    errors = serializers.DictField(
+    # DRF's metaclass takes declared fields off the class, so this does not hide Serializer.errors.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(), required=False, help_text="Field errors (422 only)."
     )
 
@@ -64,7 +65,6 @@ class ApiAutoSchema(AutoSchema):
         return response
 
 
-
 class WhoAmISerializer(serializers.Serializer):
     id = serializers.UUIDField()
     username = serializers.CharField()
@@ -77,9 +77,8 @@ class WhoAmISchema(OpenApiViewExtension):
     target_class = "users.api.WhoAmIView"
 
     def view_replacement(self):
-        @extend_schema_view(get=extend_schema(operation_id="whoami", responses=WhoAmISerializer,
-                                              summary="Who the API key (or session) acts as."))
-        class Fixed(self.target_class):
-            pass
-
-        return Fixed
+        view = self.target_class
+        assert isinstance(view, type)  # drf-spectacular has imported it before it asks for a replacement
+        fixed = type("Fixed", (view,), {})
+        return extend_schema_view(get=extend_schema(operation_id="whoami", responses=WhoAmISerializer,
+                                                    summary="Who the API key (or session) acts as."))(fixed)

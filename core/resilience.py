@@ -114,6 +114,7 @@ class DatabaseOutageMiddleware(DualModeMiddleware):
             return None
         _log(exc, request.path)
         message = outage_message(exc)
+        response: HttpResponse
         if request.path.startswith("/api/"):
             response = api.json_error(status.HTTP_503_SERVICE_UNAVAILABLE, message)
         else:

@@ -6,6 +6,8 @@ forms check the current password through ``users.throttling.check_password`` the
 form keeps ``seconds_locked`` so its view can answer 429 with Retry-After.
 """
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
@@ -13,8 +15,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import throttling
 
+if TYPE_CHECKING:  # what the mixin expects of the form it is mixed into (request, cleaned_data, clean)
+    _SignInForm = AuthenticationForm
+else:
+    _SignInForm = object
 
-class LockoutMessageMixin:
+
+class LockoutMessageMixin(_SignInForm):
     """Replace "wrong username or password" with how long to wait when the client is locked out."""
 
     seconds_locked = 0

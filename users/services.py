@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+
+if TYPE_CHECKING:
+    from .models import User
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +20,7 @@ DEFAULT_PASSWORD_WARNING = (
 )
 
 
-def ensure_superuser() -> tuple[object, bool]:
+def ensure_superuser() -> tuple[User, bool]:
     """Create the configured superuser if it does not exist; return ``(user, created)``.
 
     Safe when several workers start at once: the unique username decides the race and

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apikeys import access
-from apikeys.models import ApiKey, ApiKeyEvent, all_permissions
+from apikeys.models import NAME_MAX_LENGTH, ApiKeyEvent, all_permissions
 from apikeys.rates import RATE_HELP, is_valid_rate
 from apikeys.services import create_api_key
 
@@ -32,9 +32,8 @@ class Command(BaseCommand):
                                  "default: anywhere)")
 
     def handle(self, *args, username, name, expires_in, rate_limit, flows, permissions, allowed_ips, **options):
-        max_length = ApiKey._meta.get_field("name").max_length
-        if len(name) > max_length:
-            raise CommandError(f"--name must be at most {max_length} characters.")
+        if len(name) > NAME_MAX_LENGTH:
+            raise CommandError(f"--name must be at most {NAME_MAX_LENGTH} characters.")
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
