@@ -25,6 +25,7 @@ from . import engine, globalvars, queries
 from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
 from .filestore import OwnerFileStore
+from .knowledge import OwnerKnowledgeStore
 from .memory import DatabaseChatMemory
 from .models import Flow, FlowPermission, may_use_flows, reference_terms
 
@@ -343,6 +344,8 @@ def plan_run(*, flow: Flow, input_value: str | None = None, input_type: str = "c
         plan.context, memory=DatabaseChatMemory(flow_id=str(flow.pk), session_id=plan.context.session_id))
     # The flow owner's files, which File reads and Save File writes (flows.filestore).
     plan.context = dataclasses.replace(plan.context, files=OwnerFileStore(flow.owner_id))
+    # The flow owner's knowledge bases, which Knowledge reads and writes (flows.knowledge).
+    plan.context = dataclasses.replace(plan.context, knowledge=OwnerKnowledgeStore(flow.owner_id))
     return plan
 
 

@@ -36,6 +36,10 @@ INSTALLED_APPS = [
     "flows",
     "files",
     "variables",
+    # Webhooks and their background runs (django-tasks, jobs kept in the database: webhooks/).
+    "django_tasks",
+    "django_tasks_db",
+    "webhooks",
     "core.apps.CoreConfig",
 ]
 
@@ -337,6 +341,26 @@ SQL_TIMEOUT = env.float("SQL_TIMEOUT", default=10.0)
 for _name in ("FLOW_MAX_ITERATIONS", "SQL_MAX_ROWS", "SQL_TIMEOUT"):
     if globals()[_name] <= 0:
         raise environ.ImproperlyConfigured(f"{_name} must be above 0")
+
+# Background jobs (webhook runs): django-tasks with its database backend, so jobs live in the
+# site's own database (SQLite or PostgreSQL) and `manage.py runworker` runs them; `make run`
+# starts JOB_WORKERS of them beside gunicorn (0: run them elsewhere, against the same database).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "webhooks"]}}
+JOB_WORKERS = env.int("JOB_WORKERS", default=1)
+# Webhooks (POST /api/v1/webhook/<flow>): whether they need an API key (Langflow's setting; on by
+# default), the largest body accepted (413 past it), the attempts a run gets before it is marked
+# failed, the first retry's delay in seconds (doubled at each attempt, at most an hour), and the
+# seconds a worker's claim on a run lasts without a heartbeat before another worker takes it over.
+LANGFLOW_WEBHOOK_AUTH_ENABLE = env.bool("LANGFLOW_WEBHOOK_AUTH_ENABLE", default=True)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_RETRY_DELAY = env.float("WEBHOOK_RETRY_DELAY", default=10.0)
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
+for _name in ("WEBHOOK_MAX_BODY_BYTES", "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_DELAY", "WEBHOOK_LEASE_SECONDS"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
+if JOB_WORKERS < 0:
+    raise environ.ImproperlyConfigured("JOB_WORKERS must be 0 or more")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/variables/", include("variables.api_urls")),
+    path("api/v1/", include("webhooks.api_urls")),
     path("api/v1/", include("flows.api_urls")),
     path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).

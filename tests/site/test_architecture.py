@@ -6,14 +6,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"core", "users", "flows", "apikeys", "files", "variables", "langflow_site"}
+OURS = {"core", "users", "flows", "apikeys", "files", "variables", "knowledge", "langflow_site"}
 # Each package may import only these of ours (besides itself). The site package wires them all.
 ALLOWED = {
     "core": set(),
     "users": {"core"},
-    "flows": {"core", "users", "files", "variables"},
+    "flows": {"core", "users", "files", "variables", "knowledge"},
     "files": {"core", "users"},
     "variables": {"core", "users"},
+    "knowledge": {"core", "users", "files"},
     "apikeys": {"core", "users", "flows"},
 }
 

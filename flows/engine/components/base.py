@@ -30,6 +30,7 @@ from ..messages import Message, as_text
 if TYPE_CHECKING:
     from ..filestore import FileStore
     from ..graph import Node
+    from ..knowledge import KnowledgeStore
 
 REGISTRY: dict[str, type[Component]] = {}
 
@@ -67,6 +68,8 @@ class RunContext:
     files: FileStore | None = None
     # The flow's chat messages (flows.engine.memory); None: the run stores and reads none.
     memory: ChatMemory | None = None
+    # The flow owner's knowledge bases (flows.engine.knowledge); None: the run finds none.
+    knowledge: KnowledgeStore | None = None
 
 
 class Component:
