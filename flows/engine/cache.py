@@ -61,10 +61,6 @@ class GraphCache:
                 _, dropped = self._entries.popitem(last=False)
                 self.weight -= _weight(dropped)
 
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._entries
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
