@@ -61,14 +61,8 @@ def find_key_or_decoy(lookup_id: str, *, using: str | None = None) -> tuple[Fetc
     return rows[0], rows[0].value("lookup_id") == lookup_id
 
 
-def find_key(lookup_id: str, *, using: str | None = None) -> FetchedRow | None:
-    """Return the row of the key with this lookup id (its owner's columns included), or None."""
-    row, known = find_key_or_decoy(lookup_id, using=using)
-    return row if known else None
-
-
 def key_with_owner(row: FetchedRow) -> ApiKey:
-    """The key of a ``find_key`` row, its owner loaded: the objects the ORM's select_related gives."""
+    """The key of a known ``find_key_or_decoy`` row, its owner loaded: the objects the ORM's select_related gives."""
     api_key, owner = row.instances()
     api_key.user = owner
     return api_key

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 
 def _load(lookup_id):
     """The compiled path as authentication uses it: the row, then the objects."""
-    row = queries.find_key(lookup_id)
-    return queries.key_with_owner(row) if row is not None else None
+    row, known = queries.find_key_or_decoy(lookup_id)
+    return queries.key_with_owner(row) if known else None
 
 
 def _orm_load(lookup_id):
