@@ -52,3 +52,17 @@ def post_fork(server, worker):
     for name in ("gunicorn.access", "gunicorn.error", "uvicorn.access", "uvicorn.error"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(RedactApiKeysFilter())
+
+
+# The background job workers (webhook runs): JOB_WORKERS processes of `manage.py runworker`,
+# started once the server is ready and stopped with it (langflow_site/jobworkers.py).
+def when_ready(server):
+    from langflow_site import jobworkers
+
+    jobworkers.start(int(os.environ.get("JOB_WORKERS", "1")), graceful_timeout=graceful_timeout)
+
+
+def on_exit(server):
+    from langflow_site import jobworkers
+
+    jobworkers.stop()

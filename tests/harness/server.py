@@ -100,6 +100,13 @@ def child_pids(pid: int) -> list[int]:
     return [int(part) for part in text.split()]
 
 
+def _is_job_worker(pid: int) -> bool:
+    try:
+        return b"runworker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+
+
 def resident_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -145,7 +152,14 @@ class AppServer:
         raise RuntimeError(f"gunicorn did not answer within {ready_timeout} s:\n{self.log_tail()}")
 
     def worker_pids(self) -> list[int]:
-        return child_pids(self.process.pid) if self.process else []
+        """gunicorn's web workers (not the job workers it also starts: ``job_worker_pids``)."""
+        pids = child_pids(self.process.pid) if self.process else []
+        return [pid for pid in pids if not _is_job_worker(pid)]
+
+    def job_worker_pids(self) -> list[int]:
+        """The background job workers (``manage.py runworker``) gunicorn started (JOB_WORKERS)."""
+        pids = child_pids(self.process.pid) if self.process else []
+        return [pid for pid in pids if _is_job_worker(pid)]
 
     def wait_for_workers(self, count: int, *, excluding: set[int] = frozenset(), timeout: float = 30) -> list[int]:
         """Wait until ``count`` workers run, none of them in ``excluding``; return their pids."""

@@ -243,7 +243,9 @@ def test_postgresql_connections_stay_within_the_pool_whatever_runs_are_in_flight
     database = url.rsplit("/", 1)[1]
     try:
         with ModelStub() as stub:
-            server, env, key = start_site(tmp_path, stub, DATABASE_URL=url, DB_POOL_SIZE="3", OPENAI_TIMEOUT="30")
+            # The web workers' connections only: a job worker (JOB_WORKERS) holds pooled ones of its own.
+            server, env, key = start_site(tmp_path, stub, DATABASE_URL=url, DB_POOL_SIZE="3", OPENAI_TIMEOUT="30",
+                                          JOB_WORKERS="0")
             with server:
                 site = Site(server, env, key, upload_prompting_flow(server, key), stub)
                 sockets = [send_stream(site, stream_seconds=4, chunks=8) for _ in range(100)]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = {"core", "users", "flows", "apikeys", "files", "variables", "knowledge", "langflow_site"}
+OURS = {"core", "users", "flows", "apikeys", "files", "variables", "knowledge", "webhooks", "langflow_site"}
 # Each package may import only these of ours (besides itself). The site package wires them all.
 ALLOWED = {
     "core": set(),
@@ -16,6 +16,7 @@ ALLOWED = {
     "variables": {"core", "users"},
     "knowledge": {"core", "users", "files"},
     "apikeys": {"core", "users", "flows"},
+    "webhooks": {"core", "users", "flows"},
 }
 
 
