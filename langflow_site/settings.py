@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "flows",
     "files",
     "variables",
+    "knowledge",
     # Webhooks and their background runs (django-tasks, jobs kept in the database: webhooks/).
     "django_tasks",
     "django_tasks_db",
@@ -339,6 +340,23 @@ SQL_DATABASES = env.dict("SQL_DATABASES", default={})
 SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=1000)
 SQL_TIMEOUT = env.float("SQL_TIMEOUT", default=10.0)
 for _name in ("FLOW_MAX_ITERATIONS", "SQL_MAX_ROWS", "SQL_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
+
+# Knowledge bases (the knowledge app, the Knowledge component, /api/v1/knowledge_bases): texts are
+# embedded through the OpenAI-compatible /embeddings API of EMBEDDING_BASE_URL (empty: OPENAI_BASE_URL)
+# with EMBEDDING_API_KEY (empty: OPENAI_API_KEY, sent only when the two base URLs are the same),
+# EMBEDDING_MODEL for a base created without one. A base holds at most KNOWLEDGE_MAX_CHUNKS chunks,
+# vectors of at most KNOWLEDGE_MAX_DIMENSIONS numbers; a search returns at most KNOWLEDGE_MAX_TOP_K;
+# one /embeddings request carries at most KNOWLEDGE_EMBEDDING_BATCH texts.
+EMBEDDING_BASE_URL = env.str("EMBEDDING_BASE_URL", default="")
+EMBEDDING_API_KEY = env.str("EMBEDDING_API_KEY", default="")
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="text-embedding-3-small")
+KNOWLEDGE_MAX_CHUNKS = env.int("KNOWLEDGE_MAX_CHUNKS", default=10_000)
+KNOWLEDGE_MAX_DIMENSIONS = env.int("KNOWLEDGE_MAX_DIMENSIONS", default=4096)
+KNOWLEDGE_MAX_TOP_K = env.int("KNOWLEDGE_MAX_TOP_K", default=100)
+KNOWLEDGE_EMBEDDING_BATCH = env.int("KNOWLEDGE_EMBEDDING_BATCH", default=64)
+for _name in ("KNOWLEDGE_MAX_CHUNKS", "KNOWLEDGE_MAX_DIMENSIONS", "KNOWLEDGE_MAX_TOP_K", "KNOWLEDGE_EMBEDDING_BATCH"):
     if globals()[_name] <= 0:
         raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/variables/", include("variables.api_urls")),
     path("api/v1/", include("webhooks.api_urls")),
+    path("api/v1/knowledge_bases", include("flows.knowledge_api_urls")),
     path("api/v1/", include("flows.api_urls")),
     path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).
