@@ -41,6 +41,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = raw_key_from_request(request)
         if raw is None:
             return None
+        return self.verify(request, raw)
+
+    def verify(self, request, raw: str):
+        """Check ``raw`` as a key sent with ``request``; return ``(user, api_key)`` or raise."""
         address = client_ip(request)
         failures = FailedAuthenticationThrottle(address)
         failures.check()
@@ -52,3 +56,27 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             message = ADDRESS_REFUSED_MESSAGE if isinstance(error, AddressNotAllowed) else INVALID_KEY_MESSAGE
             raise exceptions.AuthenticationFailed(message) from None
         return api_key.user, api_key
+
+
+def raw_key_from_bearer(request) -> str | None:
+    """Return the token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+class BearerApiKeyAuthentication(ApiKeyAuthentication):
+    """The same keys as ``Authorization: Bearer <key>``, as OpenAI's and MCP's clients send them.
+
+    Only the routes that list it take it (the OpenAI Responses API and MCP): elsewhere Langflow's
+    ``x-api-key`` is the one way. It runs after ``ApiKeyAuthentication``, so an ``x-api-key``
+    wins over a Bearer token (``OpenAI(api_key="unused", default_headers={"x-api-key": key})``
+    works); the token then goes through the very same checks, throttle and audit.
+    """
+
+    def authenticate(self, request):
+        raw = raw_key_from_bearer(request)
+        if raw is None:
+            return None
+        return self.verify(request, raw)

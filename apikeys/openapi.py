@@ -20,3 +20,12 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     def get_security_requirement(self, auto_schema):
         # Either one: the header or the query parameter.
         return [{"ApiKeyHeader": []}, {"ApiKeyQuery": []}]
+
+
+class BearerApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "apikeys.authentication.BearerApiKeyAuthentication"
+    name = "ApiKeyBearer"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer",
+                "description": "An API key (lfsk_...) as a Bearer token (OpenAI's and MCP's clients send it so)."}

@@ -4,9 +4,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from apikeys.authentication import ApiKeyAuthentication, BearerApiKeyAuthentication
 from core import views
 from core.apidocs import ApiDocsView
+from flows.responses_api import ResponsesView
 from users.api import WhoAmIView
+
+# The doors that OpenAI's and MCP's clients use take the key as a Bearer token too, and no session.
+KEY_OR_BEARER = [ApiKeyAuthentication, BearerApiKeyAuthentication]
 
 handler400 = "core.views.bad_request"
 handler403 = "core.views.permission_denied"
@@ -21,6 +26,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/variables/", include("variables.api_urls")),
+    path("api/v1/responses", ResponsesView.as_view(authentication_classes=KEY_OR_BEARER), name="responses"),
     path("api/v1/", include("webhooks.api_urls")),
     path("api/v1/knowledge_bases", include("flows.knowledge_api_urls")),
     path("api/v1/", include("flows.api_urls")),
