@@ -330,6 +330,29 @@ DB_WORK_ON_CALLING_THREAD = False
 # (scheme://host:port/optional-path-prefix), e.g. a local Ollama: http://127.0.0.1:11434/v1.
 # A malformed entry stops every process at start (flows.apps.FlowsConfig.ready).
 MODEL_ALLOWED_BASE_URLS = env.list("MODEL_ALLOWED_BASE_URLS", default=[])
+# Pages that flows fetch (the URL component, web search results, RSS feeds; flows.engine.http).
+# A URL a flow chooses must resolve to public addresses only, unless it is within one of
+# URL_ALLOWED_PREFIXES (scheme://host:port/optional-path-prefix, like MODEL_ALLOWED_BASE_URLS).
+# URL_FETCH_TIMEOUT (seconds) is the whole deadline of one node's fetching (every page, redirect
+# and read together); URL_MAX_PAGE_BYTES caps each page (after decompression); URL_MAX_PAGES
+# caps the pages one node fetches (its URLs and, with a depth above 1, the links it follows).
+URL_ALLOWED_PREFIXES = env.list("URL_ALLOWED_PREFIXES", default=[])
+URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=30.0)
+URL_MAX_PAGE_BYTES = env.int("URL_MAX_PAGE_BYTES", default=2 * 1024 * 1024)
+URL_MAX_PAGES = env.int("URL_MAX_PAGES", default=20)
+# Web Search: the operator's SearXNG-compatible search endpoint (GET ...?q=...&format=json),
+# e.g. http://127.0.0.1:8888/search. Empty: a flow with a Web Search node in Web or News mode
+# is refused with 422 naming the node. WEB_SEARCH_TIMEOUT (seconds) is the whole deadline of one
+# search (the result pages Web mode reads included); WEB_SEARCH_MAX_RESULTS caps a node's
+# max_results; WEB_SEARCH_MAX_RESPONSE_BYTES caps the search answer (and an RSS feed).
+WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
+WEB_SEARCH_TIMEOUT = env.float("WEB_SEARCH_TIMEOUT", default=10.0)
+WEB_SEARCH_MAX_RESULTS = env.int("WEB_SEARCH_MAX_RESULTS", default=10)
+WEB_SEARCH_MAX_RESPONSE_BYTES = env.int("WEB_SEARCH_MAX_RESPONSE_BYTES", default=2 * 1024 * 1024)
+for _name in ("URL_FETCH_TIMEOUT", "URL_MAX_PAGE_BYTES", "URL_MAX_PAGES", "WEB_SEARCH_TIMEOUT",
+              "WEB_SEARCH_MAX_RESULTS", "WEB_SEARCH_MAX_RESPONSE_BYTES"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 # Items one Loop node iterates over, and rows one Batch Run node sends to its model, per run.
 FLOW_MAX_ITERATIONS = env.int("FLOW_MAX_ITERATIONS", default=100)
 # The only databases SQL Database nodes may query, by name (a flow's "Database URL" field names
@@ -340,6 +363,17 @@ SQL_DATABASES = env.dict("SQL_DATABASES", default={})
 SQL_MAX_ROWS = env.int("SQL_MAX_ROWS", default=1000)
 SQL_TIMEOUT = env.float("SQL_TIMEOUT", default=10.0)
 for _name in ("FLOW_MAX_ITERATIONS", "SQL_MAX_ROWS", "SQL_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
+# arXiv nodes search this Atom API (arXiv's own; a mirror or, in tests, a stub listed in
+# URL_ALLOWED_PREFIXES). It is fetched like any page a flow reads (public addresses only unless
+# allowed). ARXIV_TIMEOUT (seconds) is the whole deadline of one search, ARXIV_MAX_RESULTS caps a
+# node's max_results, ARXIV_MAX_RESPONSE_BYTES caps the answer.
+ARXIV_API_URL = env.str("ARXIV_API_URL", default="https://export.arxiv.org/api/query")
+ARXIV_TIMEOUT = env.float("ARXIV_TIMEOUT", default=10.0)
+ARXIV_MAX_RESULTS = env.int("ARXIV_MAX_RESULTS", default=50)
+ARXIV_MAX_RESPONSE_BYTES = env.int("ARXIV_MAX_RESPONSE_BYTES", default=4 * 1024 * 1024)
+for _name in ("ARXIV_TIMEOUT", "ARXIV_MAX_RESULTS", "ARXIV_MAX_RESPONSE_BYTES"):
     if globals()[_name] <= 0:
         raise environ.ImproperlyConfigured(f"{_name} must be above 0")
 
@@ -391,29 +425,6 @@ REST_FRAMEWORK = {
     # A database outage answers 503; everything else goes on to core.api.exception_handler.
     "EXCEPTION_HANDLER": "core.resilience.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-# Pages that flows fetch (the URL component, web search results, RSS feeds; flows.engine.http).
-# A URL a flow chooses must resolve to public addresses only, unless it is within one of
-# URL_ALLOWED_PREFIXES (scheme://host:port/optional-path-prefix, like MODEL_ALLOWED_BASE_URLS).
-# URL_FETCH_TIMEOUT (seconds) is the whole deadline of one node's fetching (every page, redirect
-# and read together); URL_MAX_PAGE_BYTES caps each page (after decompression); URL_MAX_PAGES
-# caps the pages one node fetches (its URLs and, with a depth above 1, the links it follows).
-URL_ALLOWED_PREFIXES = env.list("URL_ALLOWED_PREFIXES", default=[])
-URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=30.0)
-URL_MAX_PAGE_BYTES = env.int("URL_MAX_PAGE_BYTES", default=2 * 1024 * 1024)
-URL_MAX_PAGES = env.int("URL_MAX_PAGES", default=20)
-# Web Search: the operator's SearXNG-compatible search endpoint (GET ...?q=...&format=json),
-# e.g. http://127.0.0.1:8888/search. Empty: a flow with a Web Search node in Web or News mode
-# is refused with 422 naming the node. WEB_SEARCH_TIMEOUT (seconds) is the whole deadline of one
-# search (the result pages Web mode reads included); WEB_SEARCH_MAX_RESULTS caps a node's
-# max_results; WEB_SEARCH_MAX_RESPONSE_BYTES caps the search answer (and an RSS feed).
-WEB_SEARCH_URL = env.str("WEB_SEARCH_URL", default="")
-WEB_SEARCH_TIMEOUT = env.float("WEB_SEARCH_TIMEOUT", default=10.0)
-WEB_SEARCH_MAX_RESULTS = env.int("WEB_SEARCH_MAX_RESULTS", default=10)
-WEB_SEARCH_MAX_RESPONSE_BYTES = env.int("WEB_SEARCH_MAX_RESPONSE_BYTES", default=2 * 1024 * 1024)
-for _name in ("URL_FETCH_TIMEOUT", "URL_MAX_PAGE_BYTES", "URL_MAX_PAGES", "WEB_SEARCH_TIMEOUT",
-              "WEB_SEARCH_MAX_RESULTS", "WEB_SEARCH_MAX_RESPONSE_BYTES"):
-    if globals()[_name] <= 0:
-        raise environ.ImproperlyConfigured(f"{_name} must be above 0")
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "core.openapi.ApiAutoSchema",
 }

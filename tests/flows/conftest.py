@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows import services
+from tests.flows.arxiv_stub import arxiv  # noqa: F401  (arXiv's API, served by that page server)
+from tests.flows.starter_support import saas_database, scripted  # noqa: F401  (the starters' model and database)
 from tests.flows.web_stubs import allowed_web, web  # noqa: F401  (a page server and search stub on loopback)
 
 # Real Langflow exports, copied into the repository so the suite needs nothing beside it.

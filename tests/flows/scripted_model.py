@@ -3,7 +3,8 @@
 Each request is answered by ``responder(body)`` (default: the next item of ``script``): a dict
 ``{"content": "..."}`` for a final answer, or ``{"tool_calls": [{"name": ..., "arguments": {...}}]}``
 (``arguments`` a dict, or the raw text to send), optionally with ``content`` too, or
-``{"status": 500}`` to fail with that HTTP status. Streamed
+``{"status": 500}`` to fail with that HTTP status, or ``{"raw": {...}}`` to answer that JSON as it is
+(an ``/embeddings`` answer: a request body with ``input`` and no ``messages``). Streamed
 requests get the content in small pieces and each tool call as several deltas (the id and name
 first, the arguments split in two), as OpenAI sends them. Every request body is recorded.
 """
@@ -45,6 +46,8 @@ class ScriptedModelServer:
                     self.send_response(reply["status"])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                elif "raw" in reply:
+                    self._send_raw(reply["raw"])
                 elif body.get("stream"):
                     self._stream(reply)
                 else:
@@ -61,9 +64,12 @@ class ScriptedModelServer:
                 return message
 
             def _send(self, reply: dict):
-                data = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [
+                self._send_raw({"id": "chatcmpl-1", "object": "chat.completion", "choices": [
                     {"index": 0, "message": self._message(reply),
-                     "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}]}).encode()
+                     "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}]})
+
+            def _send_raw(self, answer: dict):
+                data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -211,7 +211,7 @@ def test_upload_of_a_file_that_is_not_json_is_a_422(api_client, key):
 
 
 def test_a_stored_flow_that_cannot_run_is_still_listed_and_editable(api_client, key, export):
-    response = api_client.post(FLOWS, export("research_translation_loop.json"), format="json", HTTP_X_API_KEY=key)
+    response = api_client.post(FLOWS, export("meeting_summary.json"), format="json", HTTP_X_API_KEY=key)
     assert response.status_code == 201
     data = flow_data(chat_in(), chat_out(), edge("ChatInput-1", "message", "ChatOutput-1", "input_value"))
     patched = api_client.patch(f"{FLOWS}{response.json()['id']}", {"data": data}, format="json", HTTP_X_API_KEY=key)

@@ -113,7 +113,7 @@ def test_an_unknown_stream_value_is_a_422(api_client, echo_flow, key):
 
 
 def test_a_flow_with_an_unsupported_component_is_stored_but_refused_at_run_naming_it(api_client, user, key, export):
-    upload = post(api_client, "/api/v1/flows/upload/", export("research_translation_loop.json"), key)
+    upload = post(api_client, "/api/v1/flows/upload/", export("meeting_summary.json"), key)
     assert upload.status_code == 201
     flow_id = upload.json()[0]["id"]
     for url in (f"/api/v1/run/{flow_id}", f"/api/v1/run/{flow_id}?stream=true", f"/api/v1/process/{flow_id}"):
@@ -121,8 +121,8 @@ def test_a_flow_with_an_unsupported_component_is_stored_but_refused_at_run_namin
         assert response.status_code == 422
         detail = response.json()["detail"]
         assert detail == ("This flow uses components this server does not support: "
-                          "ArXivComponent (node ArXivComponent-zGqWh).")
-        assert response.json()["node_ids"] == ["ArXivComponent-zGqWh"]
+                          "AssemblyAITranscriber (node AAITranscriber-ms).")
+        assert response.json()["node_ids"] == ["AAITranscriber-ms"]
 
 
 def test_a_cycle_is_a_422_naming_the_nodes(api_client, user, key):

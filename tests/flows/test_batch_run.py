@@ -2,28 +2,17 @@
 OpenAI-compatible server on loopback (tests/flows/conftest.py), the answers in a new column."""
 
 import asyncio
-import json
-from pathlib import Path
 
 import pytest
 
 from flows import services
 from flows.engine import FlowError, RunRequest, check_plan, compile_graph, plan_run, run_to_end
 from tests.flows.graphs import chat_in, edge, flow_data, node
+from tests.flows.starter_support import starter_export
 
 BATCH = "BatchRun-1"
 ROWS = [{"title": "Rain", "summary": "It rained."}, {"title": "Sun", "summary": "It shone."},
         {"title": "Wind", "summary": "It blew."}]
-
-
-def starter_export(name: str) -> dict:
-    """A Langflow starter, from the repository's fixtures or the shared copy beside the checkout."""
-    root = Path(__file__).resolve().parents[2]
-    for folder in (root / "tests" / "fixtures" / "langflow" / "starters",
-                   root.parent / "shared" / "fixtures" / "langflow" / "starters"):
-        if (folder / name).exists():
-            return json.loads((folder / name).read_text())
-    pytest.skip(f"the starter {name} is not available")
 
 
 def batch_node(**fields):

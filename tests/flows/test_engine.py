@@ -48,14 +48,14 @@ def test_a_dangling_edge_is_refused_naming_the_missing_node():
 
 
 def test_unsupported_components_are_all_named_with_their_node_ids():
-    data = load_fixture("research_translation_loop.json")["data"]
+    data = load_fixture("meeting_summary.json")["data"]
     data["nodes"].append(node("AstraDB-1", "AstraDB"))
     with pytest.raises(InvalidGraph) as error:
         compile_graph(data)
     message = str(error.value)
-    for kind, node_id in [("ArXivComponent", "ArXivComponent-zGqWh"), ("AstraDB", "AstraDB-1")]:
+    for kind, node_id in [("AssemblyAITranscriber", "AAITranscriber-ms"), ("AstraDB", "AstraDB-1")]:
         assert f"{kind} (node {node_id})" in message
-    assert set(error.value.node_ids) == {"ArXivComponent-zGqWh", "AstraDB-1"}
+    assert set(error.value.node_ids) == {"AAITranscriber-ms", "AstraDB-1"}
 
 
 def test_notes_are_comments_even_without_a_type():

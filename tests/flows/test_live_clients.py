@@ -59,8 +59,8 @@ def test_langflow_sdk_sees_another_users_flow_as_missing(live_server, echo_flow,
 
 def test_langflow_sdk_gets_a_validation_error_for_an_unsupported_flow(live_server, key, export):
     with Client(live_server.url, api_key=key) as client:
-        flow = client.create_flow(FlowCreate(name="ArXiv", data=export("research_translation_loop.json")["data"]))
-        with pytest.raises(LangflowValidationError, match="ArXivComponent-zGqWh"):
+        flow = client.create_flow(FlowCreate(name="Meeting", data=export("meeting_summary.json")["data"]))
+        with pytest.raises(LangflowValidationError, match="AAITranscriber-ms"):
             client.run(flow.id, input_value="hi")
 
 

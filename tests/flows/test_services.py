@@ -62,9 +62,9 @@ def test_lookup_by_id_or_endpoint_name_is_scoped_to_the_owner(user, other_user, 
 
 
 def test_run_problem_explains_why_a_flow_cannot_run(user, echo_flow):
-    [arxiv] = services.import_flows(user=user, payload=load_fixture("research_translation_loop.json"))
+    [meeting] = services.import_flows(user=user, payload=load_fixture("meeting_summary.json"))
     assert services.run_problem(echo_flow) is None
-    assert "ArXivComponent (node ArXivComponent-zGqWh)" in services.run_problem(arxiv)
+    assert "AssemblyAITranscriber (node AAITranscriber-ms)" in services.run_problem(meeting)
 
 
 def test_run_flow_answers_langflows_shape_for_the_ui(echo_flow):
@@ -131,9 +131,9 @@ def test_a_name_taken_while_an_import_was_checked_is_renamed_when_written(user, 
 
 
 def test_an_import_checks_every_flow_before_it_writes_any(user):
-    echo, agent = load_fixture("echo.json"), load_fixture("research_translation_loop.json")
+    echo, agent = load_fixture("echo.json"), load_fixture("meeting_summary.json")
     with pytest.raises(ValidationError) as error:
         services.import_flows(user=user, payload=[echo, agent], runnable_only=True)
-    assert "cannot run here" in " ".join(error.value.messages) and "ArXivComponent (node ArXivComponent-zGqWh)" in str(error.value)
+    assert "cannot run here" in " ".join(error.value.messages) and "AssemblyAITranscriber (node AAITranscriber-ms)" in str(error.value)
     assert not Flow.objects.exists()
     assert len(services.import_flows(user=user, payload=[echo, agent])) == 2  # work in progress is stored

@@ -63,11 +63,11 @@ def test_a_bad_file_is_a_clear_form_error(signed_in, user, content, message):
 
 
 def test_unsupported_components_are_refused_by_name_and_nothing_is_stored(signed_in, user):
-    payload = [load_export("echo"), load_export("research_translation_loop")]
+    payload = [load_export("echo"), load_export("meeting_summary")]
     response = _upload(signed_in, json.dumps(payload).encode())
     body = response.content.decode()
     assert response.status_code == 400
-    assert "cannot run here" in body and "ArXivComponent (node ArXivComponent-zGqWh)" in body
+    assert "cannot run here" in body and "AssemblyAITranscriber (node AAITranscriber-ms)" in body
     assert not Flow.objects.filter(owner=user).exists()
 
 
@@ -103,7 +103,7 @@ def test_the_run_box_answers_json_to_the_script(signed_in, echo_flow):
 
 
 def test_a_flow_that_cannot_run_shows_why(signed_in, user):
-    flow = Flow.objects.create(owner=user, name="arxiv", data=load_export("research_translation_loop")["data"])
+    flow = Flow.objects.create(owner=user, name="meeting", data=load_export("meeting_summary")["data"])
     response = signed_in.post(reverse("flows:run", args=[flow.pk]), {"input_value": "hi"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 422
     assert "does not support" in response.json()["detail"]
