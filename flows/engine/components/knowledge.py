@@ -81,6 +81,10 @@ class Knowledge(Component):
     outputs = {"retrieve_data": "retrieve_data", "dataframe_output": "build_kb_info"}
     # As a tool (Langflow names it after the method): retrieve_data(search_query, mode).
     tool_outputs = {"retrieve_data": "retrieve_data"}
+    # Langflow 1.13's fields, which a tweak may set even where an older export lacks one.
+    extra_fields = frozenset({"knowledge_base", "mode", "search_query", "top_k", "include_metadata",
+                              "include_embeddings", "metadata_filter", "input_df", "column_config", "chunk_size",
+                              "api_key", "allow_duplicates", "metadata_json"})
 
     # -- Parameters ---------------------------------------------------------------------------
 
