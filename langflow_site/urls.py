@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from apikeys.authentication import ApiKeyAuthentication, BearerApiKeyAuthentication
 from core import views
 from core.apidocs import ApiDocsView
+from flows.mcp_api import McpView
 from flows.responses_api import ResponsesView
 from users.api import WhoAmIView
 
@@ -27,6 +28,7 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/v1/variables/", include("variables.api_urls")),
     path("api/v1/responses", ResponsesView.as_view(authentication_classes=KEY_OR_BEARER), name="responses"),
+    path("api/v1/mcp/", McpView.as_view(authentication_classes=KEY_OR_BEARER), name="mcp"),
     path("api/v1/", include("webhooks.api_urls")),
     path("api/v1/knowledge_bases", include("flows.knowledge_api_urls")),
     path("api/v1/", include("flows.api_urls")),
