@@ -30,13 +30,13 @@ from typing import Any
 
 import mcp_types as types
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from mcp_types.jsonrpc import INVALID_PARAMS
+from mcp_types.jsonrpc import INVALID_PARAMS, INVALID_REQUEST
 from rest_framework.response import Response
 
 from core import dbthreads
@@ -121,11 +121,18 @@ async def serve_mcp(request, body: bytes, principal) -> HttpResponse:
 
     async with manager.run():
         await manager.handle_request(_scope(request, principal), receive, send)
-    response = HttpResponse(b"".join(answer["body"]), status=answer["status"])
-    for name, value in answer["headers"]:
-        name = name.decode("latin-1")
-        if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-            response[name] = value.decode("latin-1")
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in answer["headers"]}
+    body = b"".join(answer["body"])
+    if answer["status"] >= 400 and not headers.get("content-type", "").startswith("application/json"):
+        # A few of the SDK's refusals (a wrong Content-Type...) are plain text: every error of
+        # this API is JSON, here a JSON-RPC error without an id, as the SDK's other refusals.
+        message = body.decode("utf-8", "replace")[:500] or "Invalid request"
+        return JsonResponse({"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}},
+                            status=answer["status"])
+    response = HttpResponse(body, status=answer["status"])
+    for name, value in headers.items():
+        if name not in ("content-length", "connection", "transfer-encoding"):
+            response[name] = value
     return response
 
 

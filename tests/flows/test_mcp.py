@@ -1,6 +1,7 @@
 """/api/v1/mcp/: a user's flows as MCP tools, spoken to by the official ``mcp`` client over Streamable HTTP."""
 
 import asyncio
+import json
 
 import httpx2
 import pytest
@@ -230,3 +231,19 @@ def test_tools_come_in_pages(user, monkeypatch):
         if cursor is None:
             break
     assert pages == 3 and seen == [f"flow_{number}" for number in range(5)]
+
+
+def test_the_sdks_plain_text_refusals_are_answered_as_json(api_client, key):
+    response = api_client.post(MCP, b"{}", content_type="text/plain", HTTP_X_API_KEY=key,
+                               HTTP_ACCEPT="application/json, text/event-stream")
+    assert 400 <= response.status_code < 500 and response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["message"]
+
+
+def test_a_body_past_the_limit_is_refused_before_the_sdk_reads_it(api_client, key, settings):
+    settings.FLOW_MAX_BODY_BYTES = 100
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 200}})
+    response = api_client.post(MCP, body, content_type="application/json", HTTP_X_API_KEY=key,
+                               HTTP_ACCEPT="application/json, text/event-stream")
+    assert response.status_code == 413
