@@ -93,11 +93,14 @@ def query_total_uses(env: dict[str, str]) -> dict[str, int]:
 
 
 def child_pids(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    return [int(part) for part in text.split()]
+    """The children of process ``pid``, whichever of its threads started them."""
+    found: list[int] = []
+    for children in sorted(Path(f"/proc/{pid}/task").glob("*/children")):
+        try:
+            found += [int(part) for part in children.read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return found
 
 
 def _is_job_worker(pid: int) -> bool:
