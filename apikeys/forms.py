@@ -17,6 +17,12 @@ PERMISSION_CHOICES = [(str(permission), PERMISSION_LABELS[permission]) for permi
 ALLOWED_IPS_EXAMPLE = "203.0.113.7\n10.0.0.0/8\n2001:db8::/32"
 EXPIRY_CHOICES = [("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
 GRACE_CHOICES = [("0", "At once"), ("1", "In 1 hour"), ("24", "In 24 hours"), ("168", "In 7 days")]
+DEFAULT_EXPIRY_DAYS = "30"  # a new key's, as GitHub's; "Never" stays a choice, with a warning
+NEVER_EXPIRES_WARNING = ("A key that never expires keeps working until you revoke it, wherever it was copied to. "
+                         "Prefer an expiry and rotate the key before it.")
+KEEP_EXPIRY, NEVER = "keep", "never"
+CHANGE_EXPIRY_CHOICES = [(KEEP_EXPIRY, "Keep the current expiry"), ("7", "7 days from now"), ("30", "30 days from now"),
+                         ("90", "90 days from now"), ("365", "1 year from now"), (NEVER, "Never")]
 
 
 def full_access_unless_given(data, *, scope: str = "scope", permissions: str = "permissions"):
@@ -194,7 +200,8 @@ class ApiKeyCreateForm(KeyAccessForm):
         coerce=int,
         empty_value=None,
         required=False,
-        help_text="After this the key is refused. A key that never expires must be deleted by hand.",
+        initial=DEFAULT_EXPIRY_DAYS,
+        help_text="After this the key is refused. You can change it later on the key's page.",
     )
 
     expiry_field = "expires_in"
@@ -209,16 +216,105 @@ class ApiKeyCreateForm(KeyAccessForm):
         return self.valid_terms().expires_at
 
 
+class ChangeExpiryField(forms.ChoiceField):
+    """Keep a key's expiry, set it some days from now, or make it never expire."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Expires")
+        super().__init__(choices=CHANGE_EXPIRY_CHOICES, initial=KEEP_EXPIRY, **kwargs)
+
+
+def changed_expiry(choice: str, now: datetime.datetime | None = None):
+    """The expiry a ChangeExpiryField's choice sets: ``access.ABSENT`` to keep it, None for never."""
+    if choice == KEEP_EXPIRY:
+        return access.ABSENT
+    if choice == NEVER:
+        return None
+    return access.clean_expiry(expires_in_days=int(choice), now=now)
+
+
 class ApiKeyRotateForm(forms.Form):
-    """When the old secret stops working once a key has a new one."""
+    """When the old secret stops working once a key has a new one, and (optionally) a new expiry.
+
+    The page asks for confirmation (a dialog, or without JavaScript a page) before it posts
+    ``confirmed``: a rotation breaks every program still using the old secret once the grace ends.
+    """
 
     grace_period_hours = forms.TypedChoiceField(
         label="The old secret stops working",
         choices=GRACE_CHOICES,
         coerce=int,
-        initial="0",
-        help_text="Keep it working for a while if programs still use it; at most 7 days.",
+        initial="24",
+        help_text="Keep it working while you replace it in your programs; at most 7 days.",
     )
+    expires_in = ChangeExpiryField(label="The key expires", required=False)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def grace(self) -> datetime.timedelta:
         return datetime.timedelta(hours=self.cleaned_data["grace_period_hours"])
+
+    def expires_at(self):
+        return changed_expiry(self.cleaned_data.get("expires_in") or KEEP_EXPIRY)
+
+    def consequence(self) -> str:
+        """What stops working, in words, for the confirmation."""
+        hours = self.cleaned_data["grace_period_hours"]
+        when = "at once" if not hours else dict(GRACE_CHOICES)[str(hours)].lower()
+        return (f"The current secret stops working {when}: every program that uses it is then refused "
+                "until it is given the new secret, which is shown once.")
+
+
+class ApiKeySettingsForm(forms.Form):
+    """A key's name and expiry, changed by its owner."""
+
+    name = forms.CharField(
+        label="Name", required=False, max_length=NAME_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        error_messages={"max_length": "Keep the name to %(limit_value)d characters or fewer (it has %(show_value)d)."},
+    )
+    expires_in = ChangeExpiryField(required=False, help_text="Counted from now. A revoked or expired key keeps its own.")
+
+    def expires_at(self):
+        return changed_expiry(self.cleaned_data.get("expires_in") or KEEP_EXPIRY)
+
+
+STATE_FILTERS = [("all", "All keys"), ("active", "Active"), ("attention", "Needs attention"),
+                 ("expired", "Expired"), ("revoked", "Revoked")]
+SORTS = [("-created_at", "Newest first"), ("created_at", "Oldest first"), ("name", "Name"),
+         ("-last_used_at", "Recently used"), ("-total_uses", "Most used"), ("expires_at", "Expiring soonest")]
+
+
+class KeyListFilterForm(forms.Form):
+    """Search, filter and sort the key list (a GET form: the URL keeps the view, no secret in it)."""
+
+    q = forms.CharField(label="Search", required=False, max_length=100,
+                        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or key id",
+                                                      "autocomplete": "off"}))
+    state = forms.ChoiceField(label="Show", choices=STATE_FILTERS, required=False, initial="all")
+    sort = forms.ChoiceField(label="Sort", choices=SORTS, required=False, initial="-created_at")
+    hide_revoked = forms.BooleanField(label="Hide revoked", required=False)
+
+    def value(self, name: str):
+        """The cleaned value, or the field's initial when the form is invalid or the field absent."""
+        cleaned = getattr(self, "cleaned_data", {})
+        return cleaned.get(name) or self.fields[name].initial
+
+
+class BulkRevokeForm(forms.Form):
+    """The keys ticked on the list; ``confirmed`` once the person saw which (dialog or page)."""
+
+    ids = forms.TypedMultipleChoiceField(label="Keys", choices=[], coerce=str,
+                                         error_messages={"required": "Tick the keys to revoke first."})
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = list(ApiKey.objects.owned_by(owner).filter(revoked_at__isnull=True))
+        field = self.fields["ids"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)  # declared so above
+        field.choices = [(str(api_key.pk), str(api_key)) for api_key in self.keys]
+        field.error_messages["invalid_choice"] = "One of these keys is no longer there or already revoked: reload the page."
+
+    def chosen(self) -> list[ApiKey]:
+        ids = set(self.cleaned_data["ids"])
+        return [api_key for api_key in self.keys if str(api_key.pk) in ids]

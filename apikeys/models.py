@@ -73,6 +73,8 @@ class ApiKey(models.Model):
     allowed_ips = models.JSONField(
         default=list, blank=True, help_text="Networks (CIDR) the key may be used from; empty: anywhere.",
     )
+    # When the owner dismissed the notice of a leak report (the key stays revoked and marked).
+    leak_acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -111,6 +113,22 @@ class ApiKey(models.Model):
     @property
     def is_reported_leaked(self) -> bool:
         return self.revoked_by == self.RevokedBy.LEAK_REPORT
+
+    @property
+    def reaches_no_flow(self) -> bool:
+        """Limited to chosen flows that were all deleted since: it can use no flow at all."""
+        return not self.all_flows and not self.flow_ids
+
+    @property
+    def needs_leak_notice(self) -> bool:
+        return self.is_reported_leaked and self.leak_acknowledged_at is None
+
+    @property
+    def display_state(self) -> str:
+        """The state the pages show: ``state``, or "no flows" for a usable key that reaches none."""
+        if self.is_usable and self.reaches_no_flow:
+            return "no flows"
+        return self.state
 
     @property
     def state(self) -> str:
@@ -252,3 +270,29 @@ class ApiKeyDailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.uses}"
+
+
+class ApiKeyRequest(models.Model):
+    """One request a key authenticated: when, which route, which flow, the answer's status, from where.
+
+    Written in batches after the responses went out (apikeys.request_log), never on a request's
+    own path; kept REQUEST_LOG_RETENTION_DAYS days (``manage.py pruneauditlog``). Never holds a
+    secret: the path without its query string (where a key may travel), the flow as the URL named it.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="requests", db_index=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    flow_ref = models.CharField(max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField()
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key request"
+        indexes = [models.Index(fields=["api_key", "-created_at"], name="apikeys_request_key_time"),
+                   models.Index(fields=["created_at"], name="apikeys_request_time")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.status}"

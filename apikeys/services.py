@@ -10,16 +10,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from flows.models import Flow
+
 from . import access as key_access
 from . import audit, crypto, queries
 from .access import KeyAccess
-from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent
+from .models import ApiKey, ApiKeyDailyUsage, ApiKeyEvent, ApiKeyRequest
 
 # Compared against when there is nothing to compare with (unknown lookup id, no previous
 # secret), so every well-formed key costs the same: one query, two HMACs, two comparisons.
 _UNKNOWN_KEY_DIGEST = "0" * 64
 MAX_ROTATION_GRACE = datetime.timedelta(days=7)
 USAGE_CHART_DAYS = 30
+PRUNE_BATCH = 5000
 
 Actor = ApiKeyEvent.Actor
 Reason = ApiKeyEvent.FailureReason
@@ -140,6 +143,7 @@ def rotate_api_key(
     api_key: ApiKey,
     *,
     grace: datetime.timedelta = datetime.timedelta(0),
+    expires_at: Any = key_access.ABSENT,
     actor: str = Actor.OWNER,
     actor_user=None,
     client_ip: str | None = None,
@@ -147,7 +151,8 @@ def rotate_api_key(
     """Give the key a new secret; return the record and the new raw key, shown only this once.
 
     The old secret stops working at once, or after ``grace`` (at most seven days). Only the
-    latest previous secret is kept: rotating again ends the earlier grace period.
+    latest previous secret is kept: rotating again ends the earlier grace period. ``expires_at``
+    (validated by the caller; None: never), when given, is the key's new expiry, audited apart.
     """
     if not datetime.timedelta(0) <= grace <= MAX_ROTATION_GRACE:
         raise ValueError("The grace period must be between 0 and 7 days.")
@@ -167,10 +172,17 @@ def rotate_api_key(
             changes.update(previous_digest=locked.digest, previous_pepper_version=locked.pepper_version)
         else:
             changes.update(previous_digest="", previous_pepper_version=None)
+        expiry_changed = expires_at is not key_access.ABSENT and expires_at != locked.expires_at
+        if expiry_changed:
+            changes["expires_at"] = expires_at
         ApiKey.objects.filter(pk=locked.pk).update(**changes)
         audit.record(ApiKeyEvent.Kind.ROTATED, api_key=locked, actor=actor,
                      actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
                      data=audit.rotated(previous_valid_until))
+        if expiry_changed:
+            audit.record(ApiKeyEvent.Kind.ACCESS_CHANGED, api_key=locked, actor=actor,
+                         actor_user=actor_user or _owner_of(actor, locked.user), client_ip=client_ip,
+                         data=audit.expiry_change(locked.expires_at, expires_at))
     for field, value in changes.items():
         setattr(api_key, field, value)
     return api_key, raw_key
@@ -278,6 +290,42 @@ def remove_flow_from_key_scopes(flow) -> int:
         audit.record(ApiKeyEvent.Kind.ACCESS_CHANGED, api_key=api_key, actor=Actor.SYSTEM,
                      data=audit.flow_deleted(flow, before, after, names))
     return len(keys)
+
+
+def keys_reaching_only(flow) -> list[ApiKey]:
+    """The usable keys of ``flow``'s owner that deleting ``flow`` would leave reaching no flow.
+
+    Limited to chosen flows, this one among them, and none of the others still there.
+    """
+    flow_id = str(flow.pk)
+    # The JSON text holds the id's 36 characters; the exact check below ignores any other match.
+    limited = ApiKey.objects.filter(user_id=flow.owner_id, all_flows=False, revoked_at__isnull=True,
+                                    flow_ids__icontains=flow_id)
+    candidates = [api_key for api_key in limited if flow_id in api_key.flow_ids and not api_key.is_expired]
+    others = {other for api_key in candidates for other in api_key.flow_ids} - {flow_id}
+    existing = {str(pk) for pk in
+                Flow.objects.filter(owner_id=flow.owner_id, pk__in=others).values_list("pk", flat=True)} if others else set()
+    return [api_key for api_key in candidates if not set(api_key.flow_ids) & existing]
+
+
+def revoke_api_keys(user, ids, *, client_ip: str | None = None) -> list[ApiKey]:
+    """Revoke those of ``user``'s keys among ``ids`` that are not revoked yet; return them.
+
+    Each is revoked (and audited) as ``revoke_api_key`` does; another user's ids are ignored.
+    """
+    keys = list(ApiKey.objects.owned_by(user).filter(pk__in=list(ids), revoked_at__isnull=True).select_related("user"))
+    return [api_key for api_key in keys
+            if revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.OWNER, actor_user=user, client_ip=client_ip)]
+
+
+def acknowledge_leak_notice(api_key: ApiKey) -> bool:
+    """Dismiss the notice of the key's leak report (it stays revoked and marked); return whether it was shown."""
+    now = timezone.now()
+    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_by=ApiKey.RevokedBy.LEAK_REPORT,
+                                    leak_acknowledged_at__isnull=True).update(leak_acknowledged_at=now)
+    if updated:
+        api_key.leak_acknowledged_at = now
+    return bool(updated)
 
 
 def _find_and_verify(parsed: crypto.ParsedKey) -> tuple[Any, tuple[ApiKey, str] | None]:
@@ -427,11 +475,32 @@ def report_leaked_key(raw_key: str, *, client_ip: str | None = None) -> bool:
 
 def audit_log(api_key: ApiKey, *, limit: int = 100) -> list[ApiKeyEvent]:
     """Return the key's latest events, newest first, after noting an expiry nobody saw yet."""
+    return list(audit_events(api_key)[:limit])
+
+
+def audit_events(api_key: ApiKey):
+    """Every event of the key, newest first (a queryset to page), after noting an expiry nobody saw yet."""
     record_expiry(api_key)
-    return list(api_key.events.select_related("actor_user")[:limit])
+    return api_key.events.select_related("actor_user")
 
 
-PRUNE_BATCH = 5000
+def request_log(api_key: ApiKey):
+    """The key's logged requests, newest first (a queryset to page), after writing this process's batch."""
+    from . import request_log as log  # the log's middleware imports core.middleware: keep it out of imports
+
+    log.flush()
+    return api_key.requests.all()
+
+
+def prune_request_log(*, days: int | None = None, now: datetime.datetime | None = None,
+                      batch: int = PRUNE_BATCH) -> int:
+    """Delete request log rows older than ``days`` (REQUEST_LOG_RETENTION_DAYS); return how many."""
+    days = settings.REQUEST_LOG_RETENTION_DAYS if days is None else days
+    if days < 1:
+        raise ValueError("Keep at least one day of the request log.")
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    return _delete_in_batches(ApiKeyRequest.objects.filter(created_at__lt=cutoff), batch)
+
 
 
 def prune_audit_log(*, days: int | None = None, now: datetime.datetime | None = None,

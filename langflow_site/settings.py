@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "core.middleware.SecurityHeadersMiddleware",
     "core.resilience.DatabaseOutageMiddleware",
     "core.errors.ClientErrorMiddleware",
+    "apikeys.request_log.RequestLogMiddleware",
 ]
 
 ROOT_URLCONF = "langflow_site.urls"
@@ -250,6 +251,16 @@ API_KEY_RATE = _rate("API_KEY_RATE", "")
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 if AUDIT_RETENTION_DAYS < 1:
     raise environ.ImproperlyConfigured("AUDIT_RETENTION_DAYS must be at least 1")
+
+# Each key's request log (apikeys.request_log): written in batches after the answers went out,
+# when the oldest waiting row is REQUEST_LOG_FLUSH_SECONDS old or REQUEST_LOG_BATCH rows wait;
+# `manage.py pruneauditlog` deletes rows older than REQUEST_LOG_RETENTION_DAYS.
+REQUEST_LOG_ENABLED = env.bool("REQUEST_LOG_ENABLED", default=True)
+REQUEST_LOG_FLUSH_SECONDS = env.float("REQUEST_LOG_FLUSH_SECONDS", default=5.0)
+REQUEST_LOG_BATCH = env.int("REQUEST_LOG_BATCH", default=100)
+REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", default=30)
+if REQUEST_LOG_RETENTION_DAYS < 1:
+    raise environ.ImproperlyConfigured("REQUEST_LOG_RETENTION_DAYS must be at least 1")
 
 # Client addresses (core.net.client_ip): CLIENT_IP_HEADER is believed only when the
 # direct peer is one of TRUSTED_PROXIES (addresses or CIDR networks; "unix": a peer on a Unix socket).

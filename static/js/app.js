@@ -121,11 +121,31 @@
       return navigator.clipboard.writeText(text);
     }
     return new Promise(function (resolve, reject) {
-      // Plain HTTP on a non-local host has no clipboard API: select the text and copy it.
-      if (source && source.select) source.select();
-      try { document.execCommand("copy") ? resolve() : reject(new Error("copy refused")); }
-      catch (error) { reject(error); }
+      // Plain HTTP on a non-local host has no clipboard API. Copy from a scratch textarea holding
+      // exactly the text (select() does nothing on a <code>, and copying an empty selection still
+      // "succeeds"), inside the open modal so it can take focus, and believe execCommand alone.
+      var scratch = document.createElement("textarea");
+      var previous = document.activeElement;
+      var copied = false;
+      scratch.value = text;
+      scratch.readOnly = true;
+      scratch.className = "copy-scratch";
+      scratch.setAttribute("aria-hidden", "true");
+      (source.closest("dialog") || document.body).appendChild(scratch);
+      scratch.select();
+      try { copied = document.execCommand("copy") && scratch.selectionEnd - scratch.selectionStart === text.length; }
+      catch (error) { copied = false; }
+      scratch.remove();
+      if (previous && previous.focus) previous.focus();
+      if (copied) resolve(); else reject(new Error("copy refused"));
     });
+  }
+
+  /* Select the whole text of an input or a block, for Ctrl+C when copying is blocked. */
+  function selectForCopying(source) {
+    if (source.select) { source.focus(); source.select(); return; }
+    var selection = window.getSelection();
+    if (selection) selection.selectAllChildren(source);
   }
 
   function setUpCopyButtons() {
@@ -139,15 +159,20 @@
         var status = (button.closest("dialog, .snippet, .copy-scope") || document).querySelector(".copy-status");
         copyText(text, source).then(function () {
           button.classList.add("is-copied");
-          if (status) status.textContent = "Copied to the clipboard.";
+          if (status) { status.classList.remove("is-error"); status.textContent = "Copied to the clipboard."; }
+          button.dispatchEvent(new CustomEvent("lf:copied", { bubbles: true }));
           clearTimeout(timer);
           timer = setTimeout(function () {
             button.classList.remove("is-copied");
             if (status) status.textContent = "";
           }, 2000);
         }, function () {
-          if (status) status.textContent = "Copying is blocked here: select the text and press Ctrl+C.";
-          if (source.select) source.select();
+          button.classList.remove("is-copied");
+          if (status) {
+            status.classList.add("is-error");
+            status.textContent = "This browser did not let the page copy it. The text is selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+          }
+          selectForCopying(source);
         });
       });
     });
@@ -259,9 +284,143 @@
     });
   }
 
+  /* API keys: the shown-once key, confirmations before rotating or revoking several keys, a key
+     made in place from a flow's API panel. Each works without this file (see the templates). --- */
+
+  // Until Copy was used, Escape does not close the dialog showing a new key (and leaving the page
+  // asks first): one stray Escape would lose the key for good. Done is the deliberate way out.
+  function setUpShownOnceGuards() {
+    document.querySelectorAll("dialog[data-guard-until-copied]").forEach(function (dialog) {
+      var copied = false;
+      var leaving = false;
+      var warning = dialog.querySelector(".leave-warning");
+      function warn(event) {
+        if (copied) return;
+        event.preventDefault();
+        if (warning) warning.hidden = false;
+      }
+      dialog.addEventListener("lf:copied", function () {
+        copied = true;
+        if (warning) warning.hidden = true;
+      });
+      dialog.addEventListener("keydown", function (event) { if (event.key === "Escape") warn(event); });
+      dialog.addEventListener("cancel", warn);
+      dialog.querySelectorAll("[data-closes-dialog]").forEach(function (closer) {
+        closer.addEventListener("click", function () { leaving = true; });
+      });
+      window.addEventListener("beforeunload", function (event) {
+        if (copied || leaving || !dialog.open || !document.contains(dialog)) return;
+        event.preventDefault();
+        event.returnValue = "";
+      });
+    });
+  }
+
+  var confirmFillers = {
+    "rotate-key-dialog": function (form, dialog) {
+      var select = form.querySelector("select[name='grace_period_hours']");
+      var when = select ? select.options[select.selectedIndex].text.toLowerCase() : "at once";
+      dialog.querySelector("[data-fill='when']").textContent = when;
+      return true;
+    },
+    "bulk-revoke-dialog": function (form, dialog) {
+      var ticked = Array.prototype.filter.call(form.elements, function (el) {
+        return el.name === "ids" && el.checked;
+      });
+      if (!ticked.length) {
+        var empty = document.getElementById("bulk-revoke-empty-dialog");
+        if (empty) openDialog(empty, form.querySelector("button[type='submit']"));
+        return false;
+      }
+      dialog.querySelector("[data-fill='count']").textContent =
+        ticked.length === 1 ? "1 key" : ticked.length + " keys";
+      var list = dialog.querySelector("[data-fill='labels']");
+      list.textContent = "";
+      ticked.forEach(function (box) {
+        var item = document.createElement("li");
+        item.textContent = box.dataset.label || box.value; // textContent: never parsed as HTML
+        list.appendChild(item);
+      });
+      return true;
+    }
+  };
+
+  // A form with data-confirm-with="<dialog id>" posts only after that dialog's confirm button;
+  // without this script its server answers a confirmation page instead.
+  function setUpConfirmedForms() {
+    document.querySelectorAll("form[data-confirm-with]").forEach(function (form) {
+      var dialog = document.getElementById(form.dataset.confirmWith);
+      var confirmed = form.querySelector("input[name='confirmed']");
+      if (!dialog || !confirmed) return;
+      form.addEventListener("submit", function (event) {
+        if (confirmed.value) return;
+        event.preventDefault();
+        var fill = confirmFillers[dialog.id];
+        if (fill && !fill(form, dialog)) return;
+        openDialog(dialog, event.submitter || form.querySelector("button[type='submit']"));
+      });
+      dialog.querySelector("[data-confirm-submit]").addEventListener("click", function () {
+        confirmed.value = "on";
+        dialog.close();
+        form.submit(); // no submit event: straight to the server
+      });
+    });
+  }
+
+  // "Create a key for this flow": the key comes back in the answer and is shown once, in place.
+  function setUpInlineKeys() {
+    document.querySelectorAll("form[data-inline-key]").forEach(function (form) {
+      var box = form.closest("[data-flow-key]");
+      var result = box.querySelector(".flow-key-result");
+      var error = box.querySelector(".flow-key-error");
+      var input = result.querySelector("input");
+      var button = form.querySelector("button[type='submit']");
+      function wipe() {
+        input.value = "";
+        result.querySelector(".copy-status").textContent = "";
+        result.hidden = true;
+      }
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        button.disabled = true;
+        error.hidden = true;
+        fetch(form.action, {
+          method: "POST", body: new FormData(form), credentials: "same-origin", cache: "no-store",
+          headers: { "Accept": "application/json" }
+        }).then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        }).then(function (body) {
+          input.value = body.api_key;
+          result.querySelector("[data-fill='name']").textContent = "“" + body.name + "”";
+          result.querySelector("a[data-fill='url']").setAttribute("href", body.url);
+          form.hidden = true;
+          result.hidden = false;
+          input.focus();
+        }).catch(function () {
+          error.textContent = "The key could not be created. Reload the page and try again.";
+          error.hidden = false;
+        }).finally(function () {
+          button.disabled = false;
+        });
+      });
+      result.querySelector("[data-flow-key-done]").addEventListener("click", function () {
+        wipe();
+        form.hidden = false;
+        button.focus();
+      });
+      window.addEventListener("pagehide", wipe);
+    });
+  }
+
+  /* ------------------------------------------------------------------------------------------ */
+
   function start() {
     setUpDialogs();
     setUpCopyButtons();
+    setUpShownOnceGuards();
+    setUpConfirmedForms();
+    setUpInlineKeys();
     setUpMenus();
     setUpTabs();
     setUpRunForms();

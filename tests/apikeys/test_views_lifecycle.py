@@ -120,7 +120,7 @@ def test_the_key_page_needs_a_sign_in(client, user, make_key):
 
 def test_rotating_in_the_ui_shows_the_new_secret_once_on_the_key_page(browser, user, make_key):
     api_key, old = make_key(user, name="rotated")
-    response = browser.post(_rotate(api_key), {"grace_period_hours": "0"})
+    response = browser.post(_rotate(api_key), {"grace_period_hours": "0", "confirmed": "on"})
     assert response.status_code == 302 and response["Location"] == _detail(api_key)
     shown = browser.get(_detail(api_key))
     assert "no-store" in shown["Cache-Control"]
@@ -136,7 +136,7 @@ def test_rotating_in_the_ui_shows_the_new_secret_once_on_the_key_page(browser, u
 
 def test_rotating_with_a_grace_period_says_until_when_the_old_secret_works(browser, user, make_key):
     api_key, old = make_key(user)
-    browser.post(_rotate(api_key), {"grace_period_hours": "24"})
+    browser.post(_rotate(api_key), {"grace_period_hours": "24", "confirmed": "on"})
     body = browser.get(_detail(api_key)).content.decode()
     assert "The previous secret still works until" in body
     assert authenticate_api_key(old).pk == api_key.pk
@@ -145,7 +145,7 @@ def test_rotating_with_a_grace_period_says_until_when_the_old_secret_works(brows
 @pytest.mark.parametrize("grace", ["", "2", "169", "-1", "soon"])
 def test_rotating_refuses_a_grace_period_outside_the_choices(browser, user, make_key, grace):
     api_key, old = make_key(user)
-    response = browser.post(_rotate(api_key), {"grace_period_hours": grace})
+    response = browser.post(_rotate(api_key), {"grace_period_hours": grace, "confirmed": "on"})
     assert response.status_code == 400 and "field-errors" in response.content.decode()
     api_key.refresh_from_db()
     assert api_key.rotated_at is None
@@ -167,7 +167,7 @@ def test_a_revoked_key_offers_no_rotation_and_refuses_one(browser, user, make_ke
     api_key, _ = make_key(user)
     revoke_api_key(api_key)
     assert _rotate(api_key) not in browser.get(_detail(api_key)).content.decode()
-    response = browser.post(_rotate(api_key), {"grace_period_hours": "0"}, follow=True)
+    response = browser.post(_rotate(api_key), {"grace_period_hours": "0", "confirmed": "on"}, follow=True)
     assert "revoked" in response.content.decode()
     api_key.refresh_from_db()
     assert api_key.rotated_at is None

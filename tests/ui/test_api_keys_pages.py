@@ -35,8 +35,8 @@ def test_a_row_shows_name_masked_key_dates_uses_expiry_and_state(signed_in, user
     body = signed_in.get(LIST).content.decode()
     row = body.split(f'data-key-id="{named.pk}"')[1].split("</tr>")[0]
     assert "deploy bot" in row and named.masked in row
-    assert re.search(r'data-label="Last used"><time datetime=', row)
-    assert '<td data-label="Uses" class="num">1</td>' in row
+    assert re.search(r'data-label="Last used"><span class="stacked"><time datetime=', row)
+    assert "1 use<" in row
     assert "Active" in row
     assert raw not in body and named.digest not in body
     assert "Untitled" in body and body.count(">Never<") >= 2  # the unused key, and no expiry
@@ -93,7 +93,7 @@ def test_delete_asks_for_confirmation_naming_the_key(signed_in, user, make_key):
     response = signed_in.get(reverse("apikeys:delete", args=[api_key.pk]))
     body = response.content.decode()
     assert response.status_code == 200
-    assert "old laptop" in body and api_key.masked in body and "Delete key" in body
+    assert "old laptop" in body and api_key.masked in body and "Revoke key" in body
     api_key.refresh_from_db()
     assert api_key.is_usable
 
@@ -104,7 +104,7 @@ def test_confirming_delete_refuses_the_next_api_call(signed_in, user, make_key):
     assert api.get("/api/v1/users/whoami", HTTP_X_API_KEY=raw).status_code == 200
     response = signed_in.post(reverse("apikeys:delete", args=[api_key.pk]), follow=True)
     body = response.content.decode()
-    assert "The key “old laptop” was deleted" in body
+    assert "The key “old laptop” was revoked" in body
     assert "Revoked" in body
     refused = api.get("/api/v1/users/whoami", HTTP_X_API_KEY=raw)
     assert refused.status_code == 403
@@ -115,7 +115,7 @@ def test_deleting_an_already_revoked_key_changes_nothing(signed_in, user, make_k
     api_key, _raw = make_key(user)
     revoke_api_key(api_key, revoked_by=ApiKey.RevokedBy.ADMIN)
     response = signed_in.post(reverse("apikeys:delete", args=[api_key.pk]), follow=True)
-    assert "was already deleted" in response.content.decode()
+    assert "was already revoked" in response.content.decode()
     api_key.refresh_from_db()
     assert api_key.revoked_by == ApiKey.RevokedBy.ADMIN
 

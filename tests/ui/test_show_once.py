@@ -34,7 +34,7 @@ def _create(client, name="ci"):
 
 
 def _rotate(client, api_key):
-    response = client.post(reverse("apikeys:rotate", args=[api_key.pk]), {"grace_period_hours": 0})
+    response = client.post(reverse("apikeys:rotate", args=[api_key.pk]), {"grace_period_hours": 0, "confirmed": "on"})
     assert response.status_code == 302
     return response
 

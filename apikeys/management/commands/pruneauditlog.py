@@ -4,12 +4,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from apikeys.services import prune_audit_log
+from apikeys.services import prune_audit_log, prune_request_log
 
 
 class Command(BaseCommand):
-    help = ("Delete API-key audit events and daily usage rows older than AUDIT_RETENTION_DAYS days. "
-            "Run it daily (cron, a systemd timer).")
+    help = ("Delete API-key audit events and daily usage rows older than AUDIT_RETENTION_DAYS days, and "
+            "request log rows older than REQUEST_LOG_RETENTION_DAYS. Run it daily (cron, a systemd timer).")
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=None, metavar="N",
@@ -25,3 +25,6 @@ class Command(BaseCommand):
         cutoff = (now - datetime.timedelta(days=days)).astimezone(datetime.UTC)
         self.stdout.write(f"Deleted {events} audit event(s) and {usage} daily usage row(s) older than {days} days "
                           f"(before {cutoff:%Y-%m-%d %H:%M} UTC).")
+        request_days = settings.REQUEST_LOG_RETENTION_DAYS
+        requests = prune_request_log(days=request_days, now=now)
+        self.stdout.write(f"Deleted {requests} request log row(s) older than {request_days} days.")
