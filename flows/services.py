@@ -21,13 +21,14 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import Cast, Length
 from django.http import Http404
 
-from . import engine, globalvars, queries
+from . import catalog, engine, globalvars, queries
 from .engine.limits import LimitExceeded
 from .engine.structure import empty_flow_data, load_json
 from .filestore import OwnerFileStore
 from .knowledge import OwnerKnowledgeStore
 from .memory import DatabaseChatMemory
 from .models import Flow, FlowPermission, may_use_flows, reference_terms
+from .serializers import FlowSerializer
 
 logger = logging.getLogger("flows")
 
@@ -149,6 +150,30 @@ def get_flow_for_request(*, user, api_key=None, reference: str | uuid.UUID,
 
 # --- Import -----------------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why one flow of an export cannot run here: ``index``, its place in the export; ``unsupported``,
+    the display names of its components this server does not run (empty for another reason)."""
+
+    index: int
+    flow_name: str
+    unsupported: list[str]
+    detail: str
+
+
+class ImportRefused(ValidationError):
+    """Flows of an export that cannot run here; its messages are the API's, ``refusals`` the pages'."""
+
+    def __init__(self, refusals: list[Refusal]):
+        super().__init__([f"“{refusal.flow_name}” cannot run here. {refusal.detail}" for refusal in refusals])
+        self.refusals = refusals
+
+
+def export_entries(payload: Any) -> list:
+    """The flows of a Langflow export (raw bytes/text or parsed JSON), as a list; ValidationError if none."""
+    return _export_entries(payload)
+
+
 def _export_entries(payload: Any) -> list:
     if isinstance(payload, (bytes, str)):
         try:
@@ -216,7 +241,7 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
     names, endpoints = _taken_names(user)
     variable_names = globalvars.variable_names(user.pk)
     prepared: list[tuple[Flow, str, str | None, engine.Graph | engine.InvalidGraph]] = []
-    problems = []
+    problems: list[Refusal] = []
     for index, entry in enumerate(entries):
         where = f"Flow {index + 1}"
         if not isinstance(entry, dict):
@@ -236,14 +261,50 @@ def import_flows(*, user, payload: Any, runnable_only: bool = False) -> list[Flo
             raise ValidationError(f"{where}: " + "; ".join(_error_lines(error))) from None
         compiled = _compile(flow.data)
         if runnable_only and isinstance(compiled, engine.InvalidGraph):
-            problems.append(f"“{flow.name}” cannot run here. {compiled}")
+            problems.append(Refusal(index, flow.name, catalog.unsupported_components(flow.data), str(compiled)))
         prepared.append((flow, wanted, wanted_endpoint, compiled))
     if problems:
-        raise ValidationError(problems)
+        raise ImportRefused(problems)
     _write_imported(user, prepared)
     for flow, _, _, compiled in prepared:
         _graphs().put(_graph_key(flow), compiled)
     return [flow for flow, _, _, _ in prepared]
+
+
+def replace_flow_data(flow: Flow, payload: Any) -> Flow:
+    """Give ``flow`` the graph of a new export of one flow (raw bytes/text or parsed JSON), keeping
+    its id, name, endpoint name and description, so that its API clients call the new version.
+
+    Raises ValidationError when the file holds no flow or several, ImportRefused when the new
+    graph cannot run here (nothing changes then)."""
+    entries = _export_entries(payload)
+    if len(entries) != 1:
+        raise ValidationError(f"The file holds {len(entries):,} flows: replace a flow with an export of one flow.")
+    entry = entries[0]
+    if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
+        raise ValidationError("The file holds no flow graph ('data' with nodes and edges).")
+    name = entry.get("name") if isinstance(entry.get("name"), str) and entry.get("name") else flow.name
+    compiled = _compile(entry["data"])
+    if isinstance(compiled, engine.InvalidGraph):
+        raise ImportRefused([Refusal(0, name, catalog.unsupported_components(entry["data"]), str(compiled))])
+    return update_flow(flow, data=entry["data"])
+
+
+def run_problems(flows: Iterable[Flow]) -> dict[uuid.UUID, str]:
+    """Why each of ``flows`` cannot run, by id (the runnable ones left out). Compiled graphs are
+    cached per version, so a list shown again compiles nothing; a flow whose graph is not cached
+    reads its (deferred) data once."""
+    problems = {}
+    for flow in flows:
+        problem = run_problem(flow)
+        if problem:
+            problems[flow.pk] = problem
+    return problems
+
+
+def export_flow(flow: Flow) -> dict:
+    """The flow as Langflow exports it (and as ``GET /api/v1/flows/<id>`` answers): import it anywhere."""
+    return dict(FlowSerializer(flow).data)
 
 
 def _taken_names(user) -> tuple[_FreeNames, _FreeNames]:

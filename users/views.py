@@ -1,8 +1,14 @@
 """Sign in, sign out and change the password: Django's auth views with this site's templates."""
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.urls import reverse_lazy
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from core import views as site_views
 
@@ -30,6 +36,29 @@ class SignInView(auth_views.LoginView):
         response = super().form_invalid(form)
         response.status_code = 400
         return answer_lockout(response)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.request.method == "GET":
+            context["session_expired"] = session_expired(self.request)
+        return context
+
+
+def session_expired(request) -> bool:
+    """The browser sent a session cookie that no longer names a session: it ended (expired, or
+    signed out elsewhere). After an ordinary sign-out the cookie is gone or names a fresh session."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES or request.user.is_authenticated:
+        return False
+    return request.session.session_key is None
+
+
+def _same_site_path(request, url: str | None) -> str | None:
+    """The path (with its query) of ``url`` when it is a page of this site, else None."""
+    if not url or not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                                       require_https=request.is_secure()):
+        return None
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 class SignOutView(auth_views.LogoutView):
@@ -66,10 +95,28 @@ class PasswordChangeView(ThrottledPasswordChangeView):
         return answer_lockout(response)
 
 
-def csrf_failure(request, reason=""):
-    """Refuse a form without a valid CSRF token with the site's 403 page (JSON on API routes).
+CSRF_EXPIRED = "This page’s form expired (its security token is no longer valid). Reload the page and send it again."
 
-    Django's own page is a debugging aid; a person most often lands here from a form left
-    open across a sign-out, and needs only to reload it.
+
+def csrf_failure(request, reason=""):
+    """Refuse a form without a valid CSRF token, saying why and offering the way back.
+
+    Django's own page is a debugging aid; a person most often lands here from a form left open
+    across a sign-out or a session's end, and needs only to reload it (or to sign in again, and
+    come back to the same page). API routes keep their JSON 403; the page's scripts get JSON too.
     """
-    return site_views.permission_denied(request)
+    if request.path.startswith("/api/"):
+        return site_views.permission_denied(request)
+    expired = session_expired(request)
+    if request.headers.get("Accept") in ("application/json", "application/x-ndjson"):
+        if expired:
+            return JsonResponse({"detail": "Your session expired. Sign in again.", "code": "session_expired",
+                                 "login_url": reverse("login")}, status=401)
+        return JsonResponse({"detail": CSRF_EXPIRED, "code": "csrf_failed"}, status=403)
+    back = _same_site_path(request, request.headers.get("Referer")) or "/"
+    context = {
+        "session_expired": expired,
+        "back_url": back,
+        "login_url": f"{reverse('login')}?{urlencode({'next': back})}",
+    }
+    return render(request, "registration/csrf_failure.html", context, status=403)

@@ -248,41 +248,259 @@
     });
   }
 
-  /* Run box: post with fetch and show the answer in place ------------------------------------ */
+  /* ==== Issue 16: Run box, tweaks editor, drop zones (flows pages) ==== */
 
-  function setUpRunForms() {
-    document.querySelectorAll("form[data-run-form]").forEach(function (form) {
-      var output = document.getElementById(form.dataset.runForm);
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var button = form.querySelector("button[type='submit']");
-        form.classList.add("is-busy");
-        button.disabled = true;
-        output.hidden = false;
-        output.classList.remove("is-error");
-        output.querySelector("pre").textContent = "Running…";
-        fetch(form.action, {
-          method: "POST",
-          body: new FormData(form),
-          headers: { "Accept": "application/json" },
-          credentials: "same-origin"
-        }).then(function (response) {
-          return response.json().then(function (body) { return { ok: response.ok, body: body }; });
-        }).then(function (result) {
-          output.classList.toggle("is-error", !result.ok);
-          output.querySelector(".run-output-label").textContent = result.ok ? "Output" : "Error";
-          output.querySelector("pre").textContent = result.ok ? result.body.output : result.body.detail;
-        }).catch(function () {
-          output.classList.add("is-error");
-          output.querySelector(".run-output-label").textContent = "Error";
-          output.querySelector("pre").textContent = "The server could not be reached. Try again.";
-        }).finally(function () {
-          form.classList.remove("is-busy");
-          button.disabled = false;
-        });
-      });
+  /* Run box: Enter runs, Shift+Enter is a new line; the answer streams in as the model writes
+   * (the run endpoint answers JSON lines to "Accept: application/x-ndjson"); focus stays in the
+   * form; the answer is announced once, when complete. An expired session or form says so. */
+
+  var STREAM_TYPE = "application/x-ndjson";
+
+  function tweaksProblem(text) {
+    if (!text.trim()) return "";
+    var value;
+    try { value = JSON.parse(text); } catch (error) { return "Tweaks must be JSON: " + error.message + "."; }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return "Tweaks must be a JSON object, e.g. {\"ChatInput-b6UCc\": {\"sender_name\": \"Ada\"}}.";
+    }
+    return "";
+  }
+
+  function setUpJsonFields() {
+    document.querySelectorAll("textarea[data-json-object]").forEach(function (field) {
+      var live = document.getElementById(field.id + "_live");
+      var timer = null;
+      function check() {
+        var problem = tweaksProblem(field.value);
+        if (problem) field.setAttribute("aria-invalid", "true"); else field.removeAttribute("aria-invalid");
+        if (live) live.textContent = problem;
+        field.closest(".field").classList.toggle("has-error", !!problem);
+        return problem;
+      }
+      field.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, 400); });
+      field.addEventListener("blur", check);
+      field.checkJson = check;
     });
   }
+
+  function runBox(form) {
+    var output = document.getElementById(form.dataset.runForm);
+    var pre = output.querySelector("pre");
+    var label = output.querySelector(".run-output-label");
+    var session = output.querySelector(".run-session");
+    var actions = output.querySelector(".run-actions");
+    var status = document.getElementById("run-status");
+    var button = form.querySelector("button[type='submit']");
+    var message = form.querySelector("textarea[name='input_value']");
+    var tweaks = form.querySelector("textarea[name='tweaks']");
+    var running = false;
+
+    function show(kind, text) {
+      output.hidden = false;
+      output.classList.toggle("is-error", kind === "error");
+      label.textContent = kind === "error" ? "Error" : "Output";
+      pre.textContent = text;
+    }
+
+    function action(text, href, onClick) {
+      actions.textContent = "";
+      var link = document.createElement(href ? "a" : "button");
+      link.className = "btn btn-secondary btn-sm";
+      link.textContent = text;
+      if (href) link.href = href; else { link.type = "button"; link.addEventListener("click", onClick); }
+      actions.appendChild(link);
+      actions.hidden = false;
+    }
+
+    function announce(text) {
+      status.textContent = "";
+      setTimeout(function () { status.textContent = text; }, 50); // a change, even for the same text
+    }
+
+    function fail(text) {
+      show("error", text);
+      announce("The run failed: " + text);
+    }
+
+    function finish(text, sessionId) {
+      show("output", text);
+      if (sessionId) {
+        session.hidden = false;
+        session.querySelector("code").textContent = sessionId;
+      }
+      announce("The flow answered: " + (text.length > 300 ? text.slice(0, 300) + "…" : text));
+    }
+
+    function refused(statusCode, body) {
+      body = body || {};
+      if (statusCode === 401 || body.code === "session_expired") {
+        fail("Your session expired. Sign in again to come back to this flow; your message is kept here until you leave.");
+        action("Sign in again", "/login/?next=" + encodeURIComponent(window.location.pathname));
+      } else if (body.code === "csrf_failed") {
+        fail("This page’s form expired (you signed in or out in another tab, or it was open too long). Reload the page and run again.");
+        action("Reload the page", null, function () { window.location.reload(); });
+      } else if (body.errors && body.errors.tweaks && tweaks) {
+        fail(body.errors.tweaks.join(" "));
+        tweaks.closest("details").open = true;
+      } else {
+        fail(body.detail || "The server answered " + statusCode + ". Try again.");
+      }
+    }
+
+    function readStream(response) {
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "", streamed = "", ended = false;
+      output.classList.add("is-streaming");
+      function handle(line) {
+        if (!line.trim()) return;
+        var event = JSON.parse(line);
+        if (event.event === "token") {
+          streamed += event.chunk;
+          show("output", streamed);
+        } else if (event.event === "end") {
+          ended = true;
+          finish(event.output, event.session_id);
+        } else if (event.event === "error") {
+          ended = true;
+          fail(event.detail);
+        }
+      }
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) {
+            handle(buffer + decoder.decode());
+            if (!ended) fail("The run stopped before it finished. Try again.");
+            return;
+          }
+          buffer += decoder.decode(chunk.value, { stream: true });
+          var lines = buffer.split("\n");
+          buffer = lines.pop();
+          lines.forEach(handle);
+          return pump();
+        });
+      }
+      return pump().finally(function () { output.classList.remove("is-streaming"); });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (running) return;
+      if (tweaks && tweaks.checkJson && tweaks.checkJson()) {
+        tweaks.closest("details").open = true;
+        tweaks.focus();
+        return;
+      }
+      running = true;
+      actions.hidden = true;
+      session.hidden = true;
+      button.setAttribute("aria-busy", "true");
+      button.setAttribute("aria-disabled", "true");
+      form.classList.add("is-running");
+      show("output", "Running…");
+      announce("Running the flow…");
+      fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "Accept": STREAM_TYPE },
+        credentials: "same-origin"
+      }).then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (response.ok && type.indexOf(STREAM_TYPE) === 0 && response.body) return readStream(response);
+        if (type.indexOf("application/json") === 0) {
+          return response.json().then(function (body) {
+            if (response.ok) finish(body.output, body.session_id); else refused(response.status, body);
+          });
+        }
+        refused(response.status, null);
+      }).catch(function () {
+        fail("The server could not be reached. Check your connection and try again.");
+      }).finally(function () {
+        running = false;
+        form.classList.remove("is-running");
+        button.removeAttribute("aria-busy");
+        button.removeAttribute("aria-disabled");
+      });
+    });
+
+    if (message) {
+      message.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey || event.isComposing) return;
+        event.preventDefault();
+        if (form.requestSubmit) form.requestSubmit(); else form.dispatchEvent(new Event("submit", { cancelable: true }));
+      });
+    }
+  }
+
+  function setUpRunForms() {
+    document.querySelectorAll("form[data-run-form]").forEach(runBox);
+  }
+
+  /* Drop zones: .json files dropped on a file field fill it (several when it takes several);
+   * dropped anywhere on the flow list, they open the import dialog with them. */
+
+  function jsonFiles(list, many) {
+    var transfer = new DataTransfer();
+    Array.prototype.forEach.call(list, function (file) {
+      if (many || !transfer.files.length) transfer.items.add(file);
+    });
+    return transfer.files;
+  }
+
+  function chosenStatus(zone) {
+    var status = zone.querySelector(".drop-status");
+    if (!status) {
+      status = document.createElement("p");
+      status.className = "drop-status small muted";
+      status.setAttribute("aria-live", "polite");
+      zone.appendChild(status);
+    }
+    return status;
+  }
+
+  function fillInput(zone, files) {
+    var input = zone.querySelector("input[type='file']");
+    if (!input || !files || !files.length) return;
+    input.files = jsonFiles(files, input.multiple);
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function setUpDropZones() {
+    document.querySelectorAll("[data-drop-zone]").forEach(function (zone) {
+      var input = zone.querySelector("input[type='file']");
+      if (!input) return;
+      input.addEventListener("change", function () {
+        var names = Array.prototype.map.call(input.files, function (file) { return file.name; });
+        chosenStatus(zone).textContent = names.length ? "Chosen: " + names.join(", ") : "";
+      });
+      ["dragenter", "dragover"].forEach(function (name) {
+        zone.addEventListener(name, function (event) {
+          event.preventDefault();
+          event.stopPropagation();
+          zone.classList.add("is-dragging");
+        });
+      });
+      zone.addEventListener("dragleave", function () { zone.classList.remove("is-dragging"); });
+      zone.addEventListener("drop", function (event) {
+        event.preventDefault();
+        event.stopPropagation();
+        zone.classList.remove("is-dragging");
+        fillInput(zone, event.dataTransfer.files);
+      });
+    });
+    var dialog = document.getElementById("import-flow-dialog");
+    if (!dialog) return;
+    document.addEventListener("dragover", function (event) {
+      if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") >= 0) event.preventDefault();
+    });
+    document.addEventListener("drop", function (event) {
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      if (!dialog.open || !dialog.matches(":modal")) openDialog(dialog, null);
+      fillInput(dialog.querySelector("[data-drop-zone]"), event.dataTransfer.files);
+    });
+  }
+  /* ==== end of issue 16 section ==== */
 
   /* API keys: the shown-once key, confirmations before rotating or revoking several keys, a key
      made in place from a flow's API panel. Each works without this file (see the templates). --- */
@@ -423,7 +641,9 @@
     setUpInlineKeys();
     setUpMenus();
     setUpTabs();
+    setUpJsonFields();
     setUpRunForms();
+    setUpDropZones();
   }
 
   if (document.readyState === "loading") {

@@ -99,7 +99,7 @@ def test_the_run_box_answers_json_to_the_script(signed_in, echo_flow):
     response = signed_in.post(
         reverse("flows:run", args=[echo_flow.pk]), {"input_value": "hi"}, HTTP_ACCEPT="application/json"
     )
-    assert response.status_code == 200 and response.json() == {"output": "hi"}
+    assert response.status_code == 200 and response.json() == {"output": "hi", "session_id": str(echo_flow.pk)}
 
 
 def test_a_flow_that_cannot_run_shows_why(signed_in, user):

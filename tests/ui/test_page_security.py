@@ -79,7 +79,7 @@ def test_a_refused_csrf_token_gets_the_sites_403_page(client, user):
     response = client.post(reverse("apikeys:create"), {"name": "x"})
     body = response.content.decode()
     assert response.status_code == 403
-    assert "Not allowed" in body and "reload the form" in body
+    assert "This form expired" in body and "Reload the form" in body
 
 
 def test_the_500_page_renders_without_a_user_or_a_session(rf):
