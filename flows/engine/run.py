@@ -230,6 +230,17 @@ def _output_nodes(graph: Graph, request: RunRequest) -> list[Node]:
     return graph.by_role(*_OUTPUT_ROLES[request.output_type])
 
 
+def _run_targets(graph: Graph, request: RunRequest, outputs: list[Node]) -> set[str]:
+    """The nodes a run must reach: its outputs, and, as Langflow builds every node of a flow, each
+    node that feeds no other (a Save File after the Chat Output does its work though no output
+    reads it). A run asked for one ``output_component`` computes only what that one needs."""
+    targets = {node.id for node in outputs}
+    if not request.output_component:
+        feeding = {edge.source for edge in graph.edges}
+        targets.update(node_id for node_id in graph.nodes if node_id not in feeding)
+    return targets
+
+
 async def check_plan(plan: Plan) -> None:
     """Have each needed component check the parameters no edge will replace; raise FlowError.
 
@@ -268,7 +279,7 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
     _check_fields(graph, parameters)
     _apply_inputs(graph, parameters, request)
     outputs = _output_nodes(graph, request)
-    needed = graph.with_ancestors({node.id for node in outputs})
+    needed = graph.with_ancestors(_run_targets(graph, request, outputs))
     run_order = [node for node in graph.nodes.values() if node.id in needed]
     context = RunContext(flow_id=flow_id, session_id=request.session_id or flow_id, stream=request.stream,
                          budget=budget)
@@ -314,8 +325,8 @@ async def execute(plan: Plan) -> AsyncIterator[Event]:
         component = node.component(node=node, params=params, context=plan.context)
         names = [name for name in node.component.outputs if name in wanted.get(node.id, ())]
         default = next(iter(node.component.outputs))
-        if node.id in output_ids and default not in names and node.tools is None:
-            names.insert(0, default)
+        if node.tools is None and (not names or node.id in output_ids) and default not in names:
+            names.insert(0, default)  # an output, or a node that feeds none: it runs for what it does
         for name in names:
             try:
                 async with aclosing(output_items(getattr(component, node.component.outputs[name]))) as items:

@@ -234,12 +234,30 @@ def test_several_edges_into_one_field_arrive_as_a_list():
     assert run(data) == {"ChatOutput-1": "a\nb"}
 
 
-def test_only_the_nodes_an_output_needs_run():
-    data = flow_data(chat_in(), chat_out(), node("LM-1", "LanguageModelComponent", "Language Model", input_value=""),
-                     edge("ChatInput-1", "message", "ChatOutput-1", "input_value"),
-                     edge("ChatInput-1", "message", "LM-1", "input_value"))
-    # The model node feeds no output: it is not called (no server is reachable here).
-    assert run(data, input_value="x") == {"ChatOutput-1": "x"}
+def test_a_node_that_feeds_nothing_still_runs_as_in_langflow_unless_one_output_is_asked_for():
+    from flows.engine.components import REGISTRY, Component, register
+
+    ran = []
+
+    @register("RecordForTest")
+    class Record(Component):
+        outputs = {"text": "record"}
+
+        def record(self):
+            ran.append(self.text("input_value"))
+            return self.message("recorded", sender="Machine", sender_name="AI")
+
+    try:
+        data = flow_data(chat_in(), chat_out(), node("Rec-1", "RecordForTest", input_value=""),
+                         edge("ChatInput-1", "message", "ChatOutput-1", "input_value"),
+                         edge("ChatInput-1", "message", "Rec-1", "input_value"))
+        assert run(data, input_value="x") == {"ChatOutput-1": "x"}  # answers as before...
+        assert ran == ["x"]  # ...and the node no output reads did its work (a Save File, say)
+        # Asked for one output component, a run computes only what that one needs.
+        assert run(data, input_value="y", output_component="ChatOutput-1") == {"ChatOutput-1": "y"}
+        assert ran == ["x"]
+    finally:
+        del REGISTRY["RecordForTest"]
 
 
 def test_a_component_is_one_small_registered_class():

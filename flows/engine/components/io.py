@@ -1,5 +1,7 @@
 """The flow's ends: where the run's input enters and where its answer leaves."""
 
+import json
+
 from ..limits import ValueTooLarge
 from ..memory import label_problem
 from ..messages import Message, as_text
@@ -72,11 +74,32 @@ class TextOutput(Component):
 
 
 def _format_data(component: Component, value) -> str:
-    """Render Data through the Chat Output's ``data_template`` (``{text}`` by default)."""
+    """Render Data through the Chat Output's ``data_template`` (``{text}`` by default).
+
+    Rows with no ``text`` under the default template (an agent's structured answer) are shown as
+    a JSON block, as Langflow 1.13 does, rather than as empty lines."""
     template = component.text("data_template", "{text}") or "{text}"
+    if template == "{text}" and not _any_text(value):
+        return _json_block(component, value)
     try:
         return as_text(value, template=template, limit=component.value_room())
     except ValueTooLarge:
         raise component.too_large() from None
     except ValueError as error:
         raise component.fail("data_template", f"cannot be applied: {error}") from None
+
+
+def _any_text(value) -> bool:
+    rows = value if isinstance(value, list) else [value]
+    return any(not isinstance(row, dict) or "text" in row for row in rows)
+
+
+def _json_block(component: Component, value) -> str:
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as error:
+        raise component.fail("input_value", f"cannot be shown as JSON: {error}") from None
+    block = f"```json\n{text}\n```"
+    if len(block.encode()) > component.value_room():
+        raise component.too_large()
+    return block
