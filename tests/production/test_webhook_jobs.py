@@ -79,10 +79,32 @@ def chat_sessions(env: dict, flow_id: str) -> dict[str, int]:
     return json.loads(manage(env, "shell", "-v", "0", "-c", code).strip().splitlines()[-1])
 
 
-def test_a_job_worker_killed_mid_run_is_restarted_and_the_run_completes_once(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The site's database: SQLite in its DATA_DIR, or a throwaway PostgreSQL database (as workers on
+    several machines would share)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'db.sqlite3'}"
+        return
+    from tests.harness.postgres import postgres_database
+
+    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    try:
+        url, drop = postgres_database(admin_url)
+    except Exception as error:  # noqa: BLE001 - psycopg's many connection errors
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL at {admin_url}: {error}")
+    try:
+        yield url
+    finally:
+        drop()
+
+
+def test_a_job_worker_killed_mid_run_is_restarted_and_the_run_completes_once(tmp_path, database_url):
     with ModelStub() as stub:
-        env = site_env(tmp_path / "data", OPENAI_BASE_URL=stub.base_url, OPENAI_API_KEY="stub-key",
-                       JOB_WORKERS="1", WEBHOOK_LEASE_SECONDS="3", WEBHOOK_RETRY_DELAY="1")
+        env = site_env(tmp_path / "data", DATABASE_URL=database_url, OPENAI_BASE_URL=stub.base_url,
+                       OPENAI_API_KEY="stub-key", JOB_WORKERS="1", WEBHOOK_LEASE_SECONDS="3", WEBHOOK_RETRY_DELAY="1")
         key = prepare_site(env)
         with AppServer(env, workers=1) as server:
             flow_id = create_flow(server, key, slow_model_flow(delay=4), "Slow hook")
