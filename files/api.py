@@ -62,7 +62,7 @@ class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class DetailSerializer(serializers.Serializer):
+class FileDeletedSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
@@ -180,7 +180,7 @@ class FileDetailView(FileAPIView):
         serializer.is_valid(raise_exception=True)
         return Response(UploadedFileSerializer(services.rename_file(file, serializer.validated_data["name"])).data)
 
-    @extend_schema(operation_id="delete_file", responses={200: DetailSerializer})
+    @extend_schema(operation_id="delete_file", responses={200: FileDeletedSerializer})
     def delete(self, request, file_id):
         file = self.get_file(file_id)
         services.delete_file(file)

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -178,6 +178,13 @@ class KnowledgeBaseListView(KnowledgeAPIView):
         if missing:
             answer["not_found"] = ", ".join(missing)
         return Response(answer)
+
+
+@extend_schema_view(get=extend_schema(operation_id="list_knowledge_bases_slash"),
+                    post=extend_schema(operation_id="create_knowledge_base_slash"),
+                    delete=extend_schema(operation_id="delete_knowledge_bases_slash"))
+class KnowledgeBaseListSlashView(KnowledgeBaseListView):
+    """The same list at ``/api/v1/knowledge_bases/``, as Langflow's clients call it."""
 
 
 class KnowledgeBaseDetailView(KnowledgeAPIView):

@@ -30,7 +30,7 @@ urlpatterns = [
     path("api/v1/responses", ResponsesView.as_view(authentication_classes=KEY_OR_BEARER), name="responses"),
     path("api/v1/mcp/", McpView.as_view(authentication_classes=KEY_OR_BEARER), name="mcp"),
     path("api/v1/", include("webhooks.api_urls")),
-    path("api/v1/knowledge_bases", include("flows.knowledge_api_urls")),
+    path("api/v1/", include("flows.knowledge_api_urls")),
     path("api/v1/", include("flows.api_urls")),
     path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).
