@@ -73,10 +73,11 @@ def supported_components() -> list[tuple[str, list[SupportedComponent]]]:
 
 def node_label(node: Any) -> str:
     """A node's name as Langflow shows it: its display name, else its type, else its id."""
-    data = node.get("data") if isinstance(node, dict) else None
-    data = data if isinstance(data, dict) else {}
-    inner = data.get("node") if isinstance(data.get("node"), dict) else {}
-    for value in (inner.get("display_name"), data.get("display_name"), data.get("type"), node.get("id") if isinstance(node, dict) else None):
+    if not isinstance(node, dict):
+        return "Unnamed component"
+    data: dict = node["data"] if isinstance(node.get("data"), dict) else {}
+    inner: dict = data["node"] if isinstance(data.get("node"), dict) else {}
+    for value in (inner.get("display_name"), data.get("display_name"), data.get("type"), node.get("id")):
         if isinstance(value, str) and value.strip():
             return value.strip()
     return "Unnamed component"

@@ -89,8 +89,11 @@ def _graph(data: Any) -> tuple[list[dict], list[tuple[str, str]]]:
     for edge in edges_in if isinstance(edges_in, list) else []:
         if not isinstance(edge, dict):
             continue
-        pair = (edge.get("source"), edge.get("target"))
-        if pair[0] in known and pair[1] in known and pair[0] != pair[1] and pair not in seen:
+        source, target = edge.get("source"), edge.get("target")
+        if not isinstance(source, str) or not isinstance(target, str):
+            continue
+        pair = (source, target)
+        if source in known and target in known and source != target and pair not in seen:
             seen.add(pair)
             edges.append(pair)
     return nodes, edges

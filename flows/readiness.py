@@ -69,7 +69,7 @@ def model_setup_warnings(flow: Flow) -> list[ModelWarning]:
         own_key = node.params.get(KEY_FIELD)
         if isinstance(own_key, str) and own_key.strip():
             continue
-        chosen = node.params.get(node.component.base_url_field)
+        chosen = node.params.get(getattr(node.component, "base_url_field", "base_url"))
         chosen = chosen.strip() if isinstance(chosen, str) else ""
         if chosen and chosen.rstrip("/") != settings.OPENAI_BASE_URL.rstrip("/"):
             if _needs_key(chosen):

@@ -283,7 +283,8 @@ def replace_flow_data(flow: Flow, payload: Any) -> Flow:
     entry = entries[0]
     if not isinstance(entry, dict) or not isinstance(entry.get("data"), dict):
         raise ValidationError("The file holds no flow graph ('data' with nodes and edges).")
-    name = entry.get("name") if isinstance(entry.get("name"), str) and entry.get("name") else flow.name
+    name = entry.get("name")
+    name = name if isinstance(name, str) and name else flow.name
     compiled = _compile(entry["data"])
     if isinstance(compiled, engine.InvalidGraph):
         raise ImportRefused([Refusal(0, name, catalog.unsupported_components(entry["data"]), str(compiled))])
@@ -304,7 +305,7 @@ def run_problems(flows: Iterable[Flow]) -> dict[uuid.UUID, str]:
 
 def export_flow(flow: Flow) -> dict:
     """The flow as Langflow exports it (and as ``GET /api/v1/flows/<id>`` answers): import it anywhere."""
-    return dict(FlowSerializer(flow).data)
+    return FlowSerializer().to_representation(flow)
 
 
 def _taken_names(user) -> tuple[_FreeNames, _FreeNames]:

@@ -27,8 +27,18 @@ from .models import Flow, FlowPermission
 from .picture import flow_picture
 from .readiness import model_setup_warnings
 from .services import (
-    ImportRefused, delete_flow, export_entries, export_flow, get_flow_for_request, import_flows, plan_run,
-    replace_flow_data, run_planned, run_problems, stream_planned, update_flow,
+    ImportRefused,
+    delete_flow,
+    export_entries,
+    export_flow,
+    get_flow_for_request,
+    import_flows,
+    plan_run,
+    replace_flow_data,
+    run_planned,
+    run_problems,
+    stream_planned,
+    update_flow,
 )
 
 DELETE_CONSEQUENCE = "will be deleted: clients that call it over the API will get “Flow not found”. This cannot be undone."
@@ -222,7 +232,7 @@ def _plan_page_run(request, pk):
     form = RunFlowForm(request.POST)
     if not form.is_valid():
         if _wants_json(request):
-            errors = {field: list(messages_) for field, messages_ in form.errors.items()}
+            errors = {field: [str(message) for message in messages_] for field, messages_ in form.errors.items()}
             detail = "; ".join(message for messages_ in errors.values() for message in messages_)
             return None, JsonResponse({"detail": detail, "errors": errors}, status=422)
         return None, _render_detail(request, flow, run_form=form, status=400)
