@@ -8,6 +8,7 @@ import json
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -18,6 +19,8 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from users.middleware import mark_session_ended
 
 from .catalog import supported_components
 from .engine import FlowError
@@ -289,7 +292,10 @@ def _signed_out(request, pk):
     comes back to the flow's page (never to the run URL, which answers POST only)."""
     if _wants_json(request):
         login = f"{reverse('login')}?next={reverse('flows:detail', args=[pk])}"
-        return JsonResponse({"detail": SESSION_EXPIRED, "code": "session_expired", "login_url": login}, status=401)
+        response = JsonResponse({"detail": SESSION_EXPIRED, "code": "session_expired", "login_url": login}, status=401)
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            mark_session_ended(response)  # for the sign-in page: Django deletes the stale cookie on the way out
+        return response
     return redirect_to_login(reverse("flows:detail", args=[pk]))
 
 

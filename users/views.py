@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from core import views as site_views
 
 from .forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
+from .middleware import SESSION_ENDED_COOKIE, forget_session_ended, mark_session_ended
 
 
 def answer_lockout(response):
@@ -37,6 +38,11 @@ class SignInView(auth_views.LoginView):
         response.status_code = 400
         return answer_lockout(response)
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        forget_session_ended(response)
+        return response
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         if self.request.method == "GET":
@@ -45,11 +51,14 @@ class SignInView(auth_views.LoginView):
 
 
 def session_expired(request) -> bool:
-    """The browser sent a session cookie that no longer names a session: it ended (expired, or
-    signed out elsewhere). After an ordinary sign-out the cookie is gone or names a fresh session."""
-    if settings.SESSION_COOKIE_NAME not in request.COOKIES or request.user.is_authenticated:
+    """The visitor's session ended (expired, or ended on the server), as opposed to a first visit or
+    a sign-out: the browser sends a session cookie naming no session, or the marker that
+    ``users.middleware`` left when Django deleted such a cookie on the way here."""
+    if request.user.is_authenticated:
         return False
-    return request.session.session_key is None
+    if request.COOKIES.get(SESSION_ENDED_COOKIE):
+        return True
+    return settings.SESSION_COOKIE_NAME in request.COOKIES and request.session.session_key is None
 
 
 def _same_site_path(request, url: str | None) -> str | None:
@@ -108,15 +117,17 @@ def csrf_failure(request, reason=""):
     if request.path.startswith("/api/"):
         return site_views.permission_denied(request)
     expired = session_expired(request)
+    back = _same_site_path(request, request.headers.get("Referer")) or "/"
+    login_url = f"{reverse('login')}?{urlencode({'next': back})}"
     if request.headers.get("Accept") in ("application/json", "application/x-ndjson"):
         if expired:
-            return JsonResponse({"detail": "Your session expired. Sign in again.", "code": "session_expired",
-                                 "login_url": reverse("login")}, status=401)
-        return JsonResponse({"detail": CSRF_EXPIRED, "code": "csrf_failed"}, status=403)
-    back = _same_site_path(request, request.headers.get("Referer")) or "/"
-    context = {
-        "session_expired": expired,
-        "back_url": back,
-        "login_url": f"{reverse('login')}?{urlencode({'next': back})}",
-    }
-    return render(request, "registration/csrf_failure.html", context, status=403)
+            response = JsonResponse({"detail": "Your session expired. Sign in again.", "code": "session_expired",
+                                     "login_url": login_url}, status=401)
+        else:
+            response = JsonResponse({"detail": CSRF_EXPIRED, "code": "csrf_failed"}, status=403)
+    else:
+        context = {"session_expired": expired, "back_url": back, "login_url": login_url}
+        response = render(request, "registration/csrf_failure.html", context, status=403)
+    if expired:
+        mark_session_ended(response)  # the stale session cookie is deleted on the way out
+    return response

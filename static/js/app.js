@@ -335,7 +335,7 @@
       body = body || {};
       if (statusCode === 401 || body.code === "session_expired") {
         fail("Your session expired. Sign in again to come back to this flow; your message is kept here until you leave.");
-        action("Sign in again", "/login/?next=" + encodeURIComponent(window.location.pathname));
+        action("Sign in again", body.login_url || "/login/?next=" + encodeURIComponent(window.location.pathname));
       } else if (body.code === "csrf_failed") {
         fail("This page’s form expired (you signed in or out in another tab, or it was open too long). Reload the page and run again.");
         action("Reload the page", null, function () { window.location.reload(); });

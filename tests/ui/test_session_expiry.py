@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -74,3 +75,38 @@ def test_api_routes_keep_their_json_403_for_a_csrf_failure(client, user):
     client.force_login(user)
     response = client.post("/api/v1/api_key/", {"name": "x"}, content_type="application/json")
     assert response.status_code == 403 and "detail" in response.json()
+
+
+def test_the_marker_survives_django_deleting_the_stale_cookie(expired):
+    """A browser drops the deleted session cookie before it follows the redirect: the marker is what
+    the sign-in page sees then."""
+    response = expired.get(KEYS)
+    assert response.status_code == 302 and response.cookies["sessionid"]["max-age"] == 0
+    marker = response.cookies["session_ended"]
+    assert marker.value == "1" and marker["httponly"] and marker["samesite"] == "Lax"
+    fresh = Client()
+    fresh.cookies["session_ended"] = "1"  # what the browser holds now: no session cookie
+    assert "Your session expired." in fresh.get(response["Location"]).content.decode()
+
+
+def test_signing_in_forgets_the_marker(client, user, client_ip):
+    client.cookies["session_ended"] = "1"
+    response = client.post(reverse("login"), {"username": user.username, "password": "alice-password-1"}, REMOTE_ADDR=client_ip)
+    assert response.status_code == 302 and response.cookies["session_ended"]["max-age"] == 0
+
+
+def test_signing_out_leaves_no_marker(client, user):
+    client.force_login(user)
+    response = client.post(reverse("logout"))
+    assert "session_ended" not in response.cookies
+    assert "session_ended" not in client.get(KEYS).cookies
+
+
+def test_the_run_box_401_leaves_the_marker_for_the_sign_in_page(expired, user):
+    from flows.services import import_flows
+
+    from .exports import load_export
+
+    flow = import_flows(user=user, payload=load_export("echo"))[0]
+    response = expired.post(reverse("flows:run", args=[flow.pk]), {"input_value": "hi"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 401 and response.cookies["session_ended"].value == "1"
