@@ -81,7 +81,16 @@ def test_the_dialog_works_by_keyboard_alone(page, sign_in, langflow_superuser):
     expect(shown).to_be_visible()
     expect(shown.get_by_label("Secret key")).to_be_focused()
     raw_key = shown.get_by_label("Secret key").input_value()
-    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # a stray Escape must not lose the key: it stays, with a warning
+    expect(shown).to_be_visible()
+    expect(shown.get_by_role("alert")).to_contain_text("You have not copied the key yet")
+    assert shown.get_by_label("Secret key").input_value() == raw_key
+    done = shown.get_by_role("link", name="Done")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if done.evaluate("element => element === document.activeElement"):
+            break
+    page.keyboard.press("Enter")  # Done: the deliberate way out
     expect(shown).to_have_count(0)
     assert raw_key not in page.content()
     expect(page.get_by_role("row").filter(has_text="typed by keyboard")).to_be_visible()
