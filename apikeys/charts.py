@@ -51,10 +51,9 @@ class UsageChart:
     top: int = TOP
 
     @property
-    def axis_middle(self) -> float:
-        """The y-axis's middle value (an integer when it is one), for a gridline's label."""
-        half = self.axis_max / 2
-        return int(half) if half == int(half) else half
+    def axis_middle(self) -> int | None:
+        """The y-axis's middle value, for its gridline's label; None when it is not a whole number of requests."""
+        return self.axis_max // 2 if self.axis_max % 2 == 0 else None
 
     @property
     def middle_y(self) -> float:

@@ -23,6 +23,7 @@ COLUMN_GAP = 64
 ROW_GAP = 22
 PADDING = 12
 LABEL_CHARS = 24
+SCALABLE_COLUMNS = 3
 MAX_NODES = 150  # past this a picture helps nobody: the page lists the components instead
 
 
@@ -67,6 +68,12 @@ class Picture:
     edges: list[PictureEdge]
     width: int
     height: int
+    columns: int = 1
+
+    @property
+    def is_scalable(self) -> bool:
+        """Narrow enough to shrink into a small card and stay legible; a wider one scrolls instead."""
+        return self.columns <= SCALABLE_COLUMNS
 
     @property
     def summary(self) -> str:
@@ -179,7 +186,7 @@ def flow_picture(data: Any) -> Picture | None:
         picture_edges.append(PictureEdge(source, target, start.label, end.label, path))
     columns = max(layer.values()) + 1
     return Picture(
-        nodes=[pictured[node_id] for node_id in ids], edges=picture_edges,
+        nodes=[pictured[node_id] for node_id in ids], edges=picture_edges, columns=columns,
         width=2 * PADDING + columns * NODE_WIDTH + (columns - 1) * COLUMN_GAP,
         height=2 * PADDING + tallest * NODE_HEIGHT + (tallest - 1) * ROW_GAP,
     )

@@ -41,3 +41,10 @@ def test_the_key_page_puts_labels_in_html_and_the_numbers_in_a_table(client, use
     rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th><td class=\"num\" data-label=\"Requests\">(\d+)</td></tr>", body)
     assert len(rows) == 30 and rows[-1] == (f"{today:%a}, {today:%b} {today.day}", "7")
     assert sum(int(uses) for _, uses in rows) == 7
+
+
+def test_the_middle_gridline_is_labelled_only_with_a_whole_number():
+    today = datetime.date(2026, 12, 2)
+    assert usage_chart([(today, 0)]).axis_middle is None  # axis 1: no "0.5 requests"
+    assert usage_chart([(today, 3)]).axis_middle is None  # axis 5
+    assert usage_chart([(today, 7)]).axis_middle == 5  # axis 10

@@ -76,3 +76,10 @@ def test_a_long_chain_is_laid_out_in_linear_time():
     data = {"nodes": [_node(f"n{i}") for i in range(count)], "edges": [_edge(f"n{i}", f"n{i + 1}") for i in range(count - 1)]}
     result = flow_picture(data)
     assert _column(result, f"n{count - 1}") == count - 1
+
+
+def test_narrow_graphs_shrink_to_fit_and_wide_ones_scroll():
+    chain = {"nodes": [_node(f"n{i}") for i in range(4)], "edges": [_edge(f"n{i}", f"n{i + 1}") for i in range(3)]}
+    assert flow_picture(chain).columns == 4 and not flow_picture(chain).is_scalable
+    chain["edges"].pop()
+    assert flow_picture(chain).columns == 3 and flow_picture(chain).is_scalable

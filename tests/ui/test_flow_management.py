@@ -229,7 +229,7 @@ def test_every_new_form_carries_a_csrf_token(signed_in, echo_flow):
 
 def test_the_flow_page_draws_the_graph_as_svg(signed_in, echo_flow):
     body = signed_in.get(reverse("flows:detail", args=[echo_flow.pk])).content.decode()
-    assert '<svg class="flow-graph-svg"' in body
+    assert '<svg class="flow-graph-svg is-scalable"' in body
     assert body.count('<g class="graph-node') == 2 and body.count('<path class="graph-edge"') == 1
     assert "Graph of the flow: 2 components and 1 connection" in body
     assert "<title>Chat Input → Chat Output</title>" in body
