@@ -248,3 +248,16 @@ def test_unsupported_components_are_marked_in_the_picture(signed_in, user):
     flow = _unsupported(user)
     body = signed_in.get(reverse("flows:detail", args=[flow.pk])).content.decode()
     assert 'class="graph-node is-unsupported"' in body and "Not supported here" in body
+
+
+def test_the_list_reads_the_graphs_in_one_query_then_from_the_cache(signed_in, user, django_assert_num_queries):
+    from flows import services
+
+    for index in range(5):
+        Flow.objects.create(owner=user, name=f"stored {index}", data=load_export("meeting_summary")["data"])
+    flows = list(Flow.objects.filter(owner=user).defer("data"))
+    services._graphs().clear()
+    with django_assert_num_queries(1):
+        assert len(services.run_problems(flows)) == 5
+    with django_assert_num_queries(0):
+        assert len(services.run_problems(flows)) == 5
