@@ -167,7 +167,8 @@ def test_revoke_by_keyboard_alone(page, sign_in, ada, live_server):
     assert whoami(live_server, raw_key).status_code == 403
 
 
-def test_rotate_by_keyboard_alone_asks_first_and_keeps_the_old_secret_a_day(page, sign_in, ada, live_server):
+def test_rotate_by_keyboard_alone_asks_first_and_keeps_the_old_secret_a_day(page, sign_in, ada, live_server,
+                                                                           screenshot):
     api_key, old_key = create_api_key(user=ada, name="deploy")
     sign_in(page, "ada", "ada-password-1")
     page.goto(f"/api-keys/{api_key.pk}/")
@@ -178,6 +179,7 @@ def test_rotate_by_keyboard_alone_asks_first_and_keeps_the_old_secret_a_day(page
     page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Rotate the secret of “deploy”?")
     expect(dialog).to_contain_text("stops working in 24 hours")
+    screenshot(page, "api-key-rotate-confirm")
     page.keyboard.press("Escape")  # cancel: nothing happens
     expect(dialog).to_be_hidden()
     expect(rotate).to_be_focused()
@@ -198,6 +200,7 @@ def test_rotate_by_keyboard_alone_asks_first_and_keeps_the_old_secret_a_day(page
     page.keyboard.press("Enter")  # Done
     expect(page.locator("#created-key-dialog")).to_have_count(0)
     expect(page.get_by_text("The previous secret still works until")).to_be_visible()
+    screenshot(page, "api-key-page", full_page=True)
     assert whoami(live_server, new_key).status_code == 200
     assert whoami(live_server, old_key).status_code == 200  # the grace period
 
@@ -227,7 +230,7 @@ def test_bulk_revoke_asks_naming_the_ticked_keys(page, sign_in, ada, live_server
     expect(page.locator("tr.key-row")).to_have_count(2)
 
 
-def test_a_key_for_the_flow_is_made_and_shown_once_in_its_api_panel(page, sign_in, ada, live_server):
+def test_a_key_for_the_flow_is_made_and_shown_once_in_its_api_panel(page, sign_in, ada, live_server, screenshot):
     sign_in(page, "ada", "ada-password-1")
     page.get_by_role("link", name="Echo").first.click()
     panel = page.locator("#api")
@@ -239,6 +242,7 @@ def test_a_key_for_the_flow_is_made_and_shown_once_in_its_api_panel(page, sign_i
     assert raw_key.startswith("lfsk_")
     api_key = ApiKey.objects.get(user=ada)
     assert api_key.permissions == ["run"] and not api_key.all_flows
+    screenshot(panel, "flow-api-panel-key")
     panel.get_by_role("button", name="Copy this key").click()
     assert page.evaluate("navigator.clipboard.readText()") == raw_key
     panel.get_by_role("button", name="Done").click()
@@ -270,3 +274,26 @@ def test_the_key_table_shows_state_and_revoke_at_laptop_widths(new_page, sign_in
     card = page.locator(".table-card").first
     assert card.evaluate("el => el.scrollWidth <= el.clientWidth")
     screenshot(page, f"api-keys-{width}")
+
+
+def test_deleting_a_flow_names_the_keys_it_would_leave_without_flows(page, sign_in, ada):
+    from apikeys.access import KeyAccess
+    from flows.models import Flow
+
+    echo = Flow.objects.get(owner=ada, name="Echo")
+    create_api_key(user=ada, name="echo runner", access=KeyAccess(all_flows=False, flow_ids=(str(echo.pk),)))
+    import_flows(user=ada, payload=[load_export("basic_prompting")])
+    sign_in(page, "ada", "ada-password-1")
+    page.get_by_role("link", name="Delete flow Echo").click()
+    dialog = page.get_by_role("dialog", name="Delete flow?")
+    expect(dialog.locator(".dialog-note")).to_contain_text("“echo runner”")
+    page.keyboard.press("Escape")
+    page.locator("a[aria-label^='Delete flow ']:not([aria-label='Delete flow Echo'])").first.click()
+    expect(dialog.locator(".dialog-note")).to_be_hidden()
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Echo", exact=True).click()
+    page.get_by_role("link", name="Delete flow").click()
+    expect(page.get_by_role("dialog", name="Delete flow?").locator(".dialog-note")).to_contain_text("“echo runner”")
+    page.get_by_role("dialog", name="Delete flow?").get_by_role("button", name="Delete flow").click()
+    page.goto("/api-keys/")
+    expect(page.get_by_role("row").filter(has_text="echo runner")).to_contain_text("No flows")

@@ -296,6 +296,17 @@ def test_the_flow_delete_dialog_and_page_name_the_keys_left_without_flows(signed
     assert "dialog-note" not in other_body
 
 
+def test_the_flow_list_gives_each_delete_link_its_note(signed_in, user, make_key, flow):
+    other_flow = Flow.objects.create(owner=user, name="Other")
+    make_key(user, name="echo only", access=KeyAccess(all_flows=False, flow_ids=(str(flow.pk),)))
+    make_key(user, name="both", access=KeyAccess(all_flows=False, flow_ids=(str(flow.pk), str(other_flow.pk))))
+    body = signed_in.get(reverse("flows:list")).content.decode()
+    links = dict(re.findall(r'href="/flows/([0-9a-f-]+)/delete/"[^>]*?data-fill-note="([^"]*)"', body, re.S))
+    assert "“echo only”" in links[str(flow.pk)] and "both" not in links[str(flow.pk)]
+    assert links[str(other_flow.pk)] == ""
+    assert '<p data-fill="note"></p>' in body
+
+
 # --- Audit log pages and CSV -------------------------------------------------------------------------
 
 @pytest.fixture
