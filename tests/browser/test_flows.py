@@ -57,11 +57,11 @@ def test_a_ui_key_runs_the_echo_flow_until_it_is_deleted(page, sign_in, langflow
 
     page.reload()
     expect(page.get_by_role("row").filter(has_text="echo client")).to_contain_text("1")
-    page.get_by_role("link", name="Delete key echo client").click()
-    confirm = page.get_by_role("dialog", name="Delete secret key?")
+    page.get_by_role("link", name="Revoke key echo client").click()
+    confirm = page.get_by_role("dialog", name="Revoke secret key?")
     expect(confirm).to_contain_text("echo client (lfsk_")
-    confirm.get_by_role("button", name="Delete key").click()
-    expect(page.get_by_text("The key “echo client” was deleted.")).to_be_visible()
+    confirm.get_by_role("button", name="Revoke key").click()
+    expect(page.get_by_text("The key “echo client” was revoked.")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="echo client")).to_contain_text("Revoked")
 
     refused = _run(live_server, flow_id, raw_key, "hello again")

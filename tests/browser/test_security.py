@@ -24,8 +24,8 @@ def test_a_key_and_a_flow_named_like_a_script_are_shown_as_text(page, sign_in, l
     page.get_by_role("link", name="Delete flow").click()
     expect(page.get_by_role("dialog", name="Delete flow?")).to_contain_text(f"{XSS} will be deleted")
     page.goto("/api-keys/")
-    page.get_by_role("link", name=f"Delete key {XSS}").click()
-    expect(page.get_by_role("dialog", name="Delete secret key?")).to_contain_text(XSS)
+    page.get_by_role("link", name=f"Revoke key {XSS}").click()
+    expect(page.get_by_role("dialog", name="Revoke secret key?")).to_contain_text(XSS)
     assert alerts == []
 
 
