@@ -51,21 +51,25 @@ GROUPS = ("Inputs and outputs", "Models and agents", "Prompts and text", "Data a
 
 @dataclass(frozen=True)
 class SupportedComponent:
-    type: str
+    types: tuple[str, ...]  # Langflow's data.type values one component runs (e.g. "Prompt", "Prompt Template")
     name: str
     group: str
     description: str
 
 
 def supported_components() -> list[tuple[str, list[SupportedComponent]]]:
-    """Every registered component, grouped as on the page (group order, then by name)."""
+    """Every registered component once (with all the types it runs), grouped as on the page
+    (group order, then by name)."""
+    by_class: dict[type, list[str]] = {}
+    for type_name, component in REGISTRY.items():
+        by_class.setdefault(component, []).append(type_name)
     items = []
-    for type_name in REGISTRY:
-        name, group, description = DESCRIBED.get(type_name, (type_name, "Other", ""))
-        items.append(SupportedComponent(type=type_name, name=name, group=group, description=description))
+    for types in by_class.values():
+        name, group, description = DESCRIBED.get(types[0], (types[0], "Other", ""))
+        items.append(SupportedComponent(types=tuple(types), name=name, group=group, description=description))
     grouped = []
     for group in GROUPS:
-        members = sorted((item for item in items if item.group == group), key=lambda item: (item.name, item.type))
+        members = sorted((item for item in items if item.group == group), key=lambda item: (item.name, item.types))
         if members:
             grouped.append((group, members))
     return grouped

@@ -261,3 +261,9 @@ def test_the_list_reads_the_graphs_in_one_query_then_from_the_cache(signed_in, u
         assert len(services.run_problems(flows)) == 5
     with django_assert_num_queries(0):
         assert len(services.run_problems(flows)) == 5
+
+
+def test_a_component_that_runs_several_types_is_listed_once(signed_in):
+    body = signed_in.get(reverse("flows:components")).content.decode()
+    assert body.count("<dt>Prompt Template") == 1
+    assert '<dt>Prompt Template <code class="small">Prompt</code> <code class="small">Prompt Template</code></dt>' in body
