@@ -21,6 +21,7 @@ import datetime
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -41,7 +42,7 @@ MAX_PENDING = 10_000  # past this (the database unreachable for long) the oldest
 
 @dataclass(frozen=True)
 class Entry:
-    api_key_id: object
+    api_key_id: uuid.UUID
     created_at: datetime.datetime
     method: str
     path: str

@@ -347,7 +347,7 @@ def api_key_bulk_revoke(request):
     form = BulkRevokeForm(request.POST, owner=request.user)
     if not form.is_valid():
         for error in form.errors.get("ids", []):
-            messages.error(request, error)
+            messages.error(request, str(error))
         return redirect("apikeys:list")
     chosen = form.chosen()
     if not form.cleaned_data["confirmed"]:
