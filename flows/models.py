@@ -72,7 +72,8 @@ class Flow(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="flows")
     name = models.CharField(max_length=255, validators=[ProhibitNullCharactersValidator()])
     description = models.TextField(blank=True, default="", validators=[ProhibitNullCharactersValidator()])
-    endpoint_name = models.CharField(
+    # NULL, not "", for "none": the per-owner unique constraint below holds only for set names.
+    endpoint_name = models.CharField(  # noqa: DJ001
         max_length=255,
         null=True,
         blank=True,

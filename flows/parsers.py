@@ -45,4 +45,5 @@ class LimitedMultiPartParser(parsers.MultiPartParser):
         except RequestDataTooBig:
             raise BodyTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) from None
         except (TooManyFieldsSent, TooManyFilesSent) as error:
-            raise exceptions.ParseError(client_error(error)[1]) from None
+            known = client_error(error)
+            raise exceptions.ParseError(known[1] if known else None) from None

@@ -8,7 +8,7 @@ a whole echo run. Only the owner and reference conditions are SQL; what a key ma
 
 from __future__ import annotations
 
-from django.db import router
+from django.db import models, router
 
 from core.compiled import CompiledSelect, Selection, prepared
 
@@ -21,7 +21,9 @@ def _build_owned_flows_matching(connection, *, with_data: bool, by_id: bool, by_
     fields = tuple(field for field in meta.concrete_fields if with_data or field.name != "data")
 
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field)  # a concrete field, not a reverse relation
+        return quote(field.column)
 
     matches = ([f"{column('id')} = %s"] if by_id else []) + ([f"{column('endpoint_name')} = %s"] if by_endpoint else [])
     rest = f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND ({' OR '.join(matches)}) LIMIT 2"

@@ -1,5 +1,7 @@
 """Request and response shapes of the flows API (Langflow's field names)."""
 
+from typing import Any
+
 from rest_framework import serializers
 
 from .engine.run import INPUT_TYPES, OUTPUT_TYPES
@@ -11,7 +13,7 @@ MAX_PAGE_SIZE = 1000
 
 # What Langflow's FlowRead has and this server has no use for, answered with Langflow's defaults
 # so its clients find every field they expect.
-LANGFLOW_CONSTANT_FIELDS = {
+LANGFLOW_CONSTANT_FIELDS: dict[str, Any] = {
     "is_component": False, "folder_id": None, "tags": [], "icon": None, "icon_bg_color": None,
     "gradient": None, "locked": False, "mcp_enabled": False, "webhook": False, "access_type": "PRIVATE",
 }
@@ -30,7 +32,10 @@ class FlowSerializer(serializers.Serializer):
     user_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    data = serializers.JSONField(required=False, help_text="The graph: nodes and edges (left out with header_flows).")
+    # Langflow's field name, so it stays, shadowing Serializer.data (this serializer's output is
+    # built by to_representation; ``.data`` is not read from an instance as a field).
+    data = serializers.JSONField(  # type: ignore[assignment]
+        required=False, help_text="The graph: nodes and edges (left out with header_flows).")
     is_component = serializers.BooleanField()
     folder_id = serializers.UUIDField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
@@ -77,7 +82,7 @@ class FlowInputSerializer(serializers.Serializer):
         required=False, allow_blank=True, allow_null=True, max_length=255, trim_whitespace=False,
         validators=[validate_endpoint_name],
     )
-    data = serializers.JSONField(required=False, allow_null=True)
+    data = serializers.JSONField(required=False, allow_null=True)  # type: ignore[assignment]  # Langflow's field name
 
     def validate_data(self, value):
         if value is None:

@@ -25,11 +25,15 @@ import logging
 import re
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult
 
 logger = logging.getLogger("flows.engine.egress")
 
@@ -221,12 +225,12 @@ class PublicOnlyConnector(aiohttp.TCPConnector):
     allow_setting = "MODEL_ALLOWED_BASE_URLS"
     subject = "the base URL's host"
 
-    async def _resolve_host(self, host: str, port: int, traces=None) -> list[dict]:
+    async def _resolve_host(self, host: str, port: int, traces=None) -> list[ResolveResult]:
         try:
             found = await require_public_async(host, port, setting=self.allow_setting, subject=self.subject)
         except HostNotFound as error:
             raise OSError(f"could not resolve {host!r}") from error
-        results = []
+        results: list[ResolveResult] = []
         for family, _, proto, _, sockaddr in found:
             address, target_port = dial(sockaddr[0], port)
             results.append({"hostname": host, "host": address, "port": target_port, "family": family,

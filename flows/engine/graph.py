@@ -11,10 +11,10 @@ its size; error messages name at most ``MAX_NAMED`` nodes.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, TypeAlias
 
 from . import components, loops, tools
 from .components.base import Component
@@ -45,12 +45,16 @@ class VariableField:
     secret: bool
 
 
+# Named before Node: inside Node's body, ``type`` is its field, not the builtin.
+ComponentType: TypeAlias = type[Component]
+
+
 @dataclass(frozen=True)
 class Node:
     id: str
     type: str
     display_name: str
-    component: type[Component]
+    component: ComponentType
     params: Mapping[str, Any]
     fields: frozenset[str]
     inputs: tuple[Edge, ...]
@@ -109,11 +113,11 @@ def _template_params(template: dict) -> dict[str, Any]:
     """Each template field's value. A value Langflow loads from a global variable by name is
     left unset: the name is not the value (``_variable_fields`` keeps the name for the run)."""
     params = {}
-    for name, field in template.items():
-        if name == CODE_FIELD or not isinstance(field, dict):
+    for name, spec in template.items():
+        if name == CODE_FIELD or not isinstance(spec, dict):
             continue
-        value = field.get("value")
-        if field.get("load_from_db") and value:
+        value = spec.get("value")
+        if spec.get("load_from_db") and value:
             value = None
         params[name] = value
     return params
@@ -205,8 +209,8 @@ def _dependency_order(node_ids: list[str], edges: list[Edge]) -> list[str]:
         after[edge.source].append(edge.target)
     order = list(_peel(waiting, after))
     if len(order) < len(node_ids):
-        stuck = _on_cycles({node_id for node_id in node_ids if waiting[node_id] > 0}, edges)
-        stuck = [node_id for node_id in node_ids if node_id in stuck]
+        on_cycles = _on_cycles({node_id for node_id in node_ids if waiting[node_id] > 0}, edges)
+        stuck = [node_id for node_id in node_ids if node_id in on_cycles]
         raise InvalidGraph(f"The flow has a cycle through these nodes: {listed(stuck, quote=False)}.",
                            node_ids=tuple(stuck[:MAX_NAMED]))
     return order

@@ -82,7 +82,8 @@ def _text(value: Any, template: _LazyTemplate, limit: int) -> tuple[str, int | N
     if isinstance(value, dict):
         return template.get().render(value, limit)
     if isinstance(value, (list, tuple)):
-        parts, total = [], 0
+        parts: list[str] = []
+        total = 0
         for item in value:
             if parts:
                 total += 1  # the newline
@@ -130,7 +131,9 @@ class DataTemplate:
 
     def render(self, data: dict, limit: int) -> tuple[str, int]:
         """Return ``(text, size)``, the size being the bound described above; raise ValueTooLarge."""
-        values = data.get("data") if isinstance(data.get("data"), dict) else data
+        values = data.get("data")
+        if not isinstance(values, dict):
+            values = data
         size = self.size
         if size > limit:
             raise ValueTooLarge(limit)

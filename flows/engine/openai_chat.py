@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -319,7 +319,7 @@ async def _deltas(request: ChatRequest) -> AsyncGenerator[dict, None]:
             yield delta
 
 
-async def stream(request: ChatRequest) -> AsyncIterator[str]:
+async def stream(request: ChatRequest) -> AsyncGenerator[str, None]:
     """Yield the answer's text pieces as the server sends them (``data: {...}`` lines)."""
     async with aclosing(_deltas(request)) as deltas:
         async for delta in deltas:

@@ -19,11 +19,11 @@ A node connected to an agent's ``tools`` input is not run in turn: it is bound i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from . import loops
 from .components.base import Component, Produced, RunContext
@@ -43,7 +43,7 @@ _OUTPUT_ROLES = {"chat": ("chat_output",), "text": ("text_output",), "any": ("ch
 
 Event = tuple[str, dict]
 # The name of ``execute``'s last item, which carries the RunResult; never sent to a client.
-RESULT = "run_result"
+RESULT: Literal["run_result"] = "run_result"
 
 
 @dataclass
@@ -85,6 +85,10 @@ class RunResult:
     budget: RunBudget | None = None  # what the answer may still take (None: no limit)
 
 
+# ``execute``'s last item.
+ResultEvent = tuple[Literal["run_result"], RunResult]
+
+
 def _refuse(message: str, *node_ids: str) -> InvalidRunRequest:
     return InvalidRunRequest(message, node_ids=node_ids)
 
@@ -116,6 +120,7 @@ class _Parameters:
 def _apply_tweaks(graph: Graph, parameters: _Parameters, tweaks: dict[str, Any]) -> None:
     """By node id, else by display name, else (a plain value) to every node with that field."""
     for key, value in tweaks.items():
+        targets: tuple[Node, ...]
         if key in graph.nodes:
             targets = (graph.nodes[key],)
         else:
@@ -293,7 +298,7 @@ def plan_run(graph: Graph, request: RunRequest, *, flow_id: str, limits: Limits 
     )
 
 
-async def execute(plan: Plan) -> AsyncIterator[Event]:
+async def execute(plan: Plan) -> AsyncGenerator[Event | ResultEvent, None]:
     """Run the planned nodes in dependency order, each edge feeding its target's field (a
     loop's body once per item: ``loops.schedule``).
 
@@ -363,6 +368,7 @@ async def run_to_end(plan: Plan) -> RunResult:
     async with aclosing(execute(plan)) as events:
         async for name, data in events:
             if name == RESULT:
+                assert isinstance(data, RunResult)  # the last item's, and only its
                 return data
     raise AssertionError("execute() ended without its result")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from .limits import Limits
 
@@ -33,7 +33,9 @@ def is_comment_node(node: dict) -> bool:
     Langflow exports notes with the React Flow type ``noteNode``; older ones have
     ``data.type`` set to ``note`` or missing altogether (``undefined-...`` ids).
     """
-    data = node.get("data") if isinstance(node.get("data"), dict) else {}
+    data = node.get("data")
+    if not isinstance(data, dict):
+        data = {}
     return node.get("type") in COMMENT_NODE_TYPES or data.get("type") in COMMENT_NODE_TYPES
 
 
@@ -41,7 +43,7 @@ def empty_flow_data() -> dict:
     return {"nodes": [], "edges": []}
 
 
-def _is_text(value: Any) -> bool:
+def _is_text(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and value != ""
 
 

@@ -1,6 +1,5 @@
 """The services the browser UI builds on, and the model's rules."""
 
-import asyncio
 import json
 
 import pytest

@@ -1,5 +1,8 @@
 """Every component this server can run, registered by Langflow's ``data.type``."""
 
+# One import line per family of components, each saying what it registers: not merged by isort.
+# isort: skip_file
+
 from . import io, language_model, parser, prompt  # noqa: F401  (registers them)
 from . import batch_run, loop, split_text, sql  # noqa: F401  (Batch Run, Loop, Split Text, SQL Database)
 from . import files  # noqa: F401  (File, Save To File)

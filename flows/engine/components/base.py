@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from ..errors import ComponentError, FlowError
 from ..limits import RunBudget, ValueTooLarge
@@ -156,6 +156,17 @@ class Component:
         if not minimum <= number <= maximum:
             raise self.fail(field, f"must be between {minimum:g} and {maximum:g}")
         return number
+
+    @overload
+    def integer(self, field: str, default: int, *, minimum: int, maximum: int) -> int: ...
+
+    @overload
+    def integer(self, field: str, default: None, *, minimum: int, maximum: int) -> int | None: ...
+
+    def integer(self, field: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
+        """``number(..., integer=True)``, typed: an int, or ``default`` when the field is empty."""
+        value = self.number(field, default, minimum=minimum, maximum=maximum, integer=True)
+        return None if value is None else int(value)
 
     def message(self, text: str, *, sender: str, sender_name: str) -> Message:
         """A Message from this node, in this run's session."""

@@ -97,7 +97,7 @@ class _ChatModel(Component):
             model=self.model_name(),
             messages=messages,
             temperature=self.number("temperature", None, minimum=0, maximum=2),
-            max_tokens=self.number("max_tokens", None, minimum=0, maximum=10**7, integer=True),
+            max_tokens=self.integer("max_tokens", None, minimum=0, maximum=10**7),
             timeout=min(timeout, limit, budget.remaining()),
             public_only=public_only,
         )

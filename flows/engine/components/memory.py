@@ -27,7 +27,7 @@ class MemoryBase(Component):
         """Rows ``{"content", "_score"}``, with the message's ``session_id``, ``sender``,
         ``sender_name``, ``timestamp``, ``message_id`` and ``flow_id`` when ``include_metadata``."""
         query = self.text("search_query")
-        top_k = self.number("top_k", 5, minimum=1, maximum=MAX_TOP_K, integer=True)
+        top_k = self.integer("top_k", 5, minimum=1, maximum=MAX_TOP_K)
         include_metadata = self.boolean("include_metadata", True)
         all_sessions = not self.boolean("filter_by_session", True)
         memory = self.context.memory

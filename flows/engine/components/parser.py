@@ -58,7 +58,8 @@ class _TemplateParser(Component):
             def render(item, room):
                 return template.render(_record(item), room)
 
-        parts, size = [], 0
+        parts: list[str] = []
+        size = 0
         try:
             for item in items:
                 if parts:
