@@ -31,6 +31,7 @@ from django.utils import timezone
 from core.middleware import DualModeMiddleware
 from core.net import client_ip
 
+from .logging import redact_text
 from .models import ApiKey, ApiKeyRequest
 
 logger = logging.getLogger(__name__)
@@ -139,9 +140,10 @@ def entry_for(request, response) -> Entry | None:
     match = getattr(request, "resolver_match", None)
     kwargs = match.kwargs if match is not None else {}
     flow_ref = next((str(kwargs[name]) for name in FLOW_KWARGS if kwargs.get(name)), "")
+    # A key pasted into the path by mistake is masked, as in every log line (apikeys.logging).
     return Entry(api_key_id=api_key.pk, created_at=timezone.now(), method=request.method[:10],
-                 path=request.path[:300], flow_ref=flow_ref[:200], status=response.status_code,
-                 client_ip=client_ip(request))
+                 path=redact_text(request.path)[:300], flow_ref=redact_text(flow_ref)[:200],
+                 status=response.status_code, client_ip=client_ip(request))
 
 
 class RequestLogMiddleware(DualModeMiddleware):

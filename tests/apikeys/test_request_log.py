@@ -66,6 +66,15 @@ def test_a_flush_writes_method_path_flow_status_and_address_but_never_the_query_
         assert raw not in " ".join(row) and "?" not in row[0]
 
 
+def test_a_key_pasted_into_the_path_is_masked(log_on, api_client, user, make_key):
+    api_key, raw = make_key(user)
+    api_client.get(f"/api/v1/flows/{raw}", HTTP_X_API_KEY=raw)
+    request_log.flush()
+    row = ApiKeyRequest.objects.get()
+    assert raw not in row.path and raw not in row.flow_ref
+    assert row.path.startswith("/api/v1/flows/lfsk_")
+
+
 def test_sessions_and_refused_keys_are_not_in_the_request_log(log_on, client, api_client, user, make_key):
     client.force_login(user)
     client.get("/api/v1/users/whoami")
