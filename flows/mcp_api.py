@@ -41,6 +41,7 @@ from rest_framework.response import Response
 
 from core import dbthreads
 from core.parsers import BodyTooLarge, refuse_declared_oversize
+from variables.resolve import from_headers
 
 from . import mcp_tools
 from .api import FlowAPIView
@@ -48,7 +49,8 @@ from .models import FlowPermission
 
 logger = logging.getLogger("flows.mcp")
 
-#: Where the view leaves the request's ``(user, api_key)`` in the ASGI scope, for the tool handlers.
+#: Where the view leaves the request's ``(user, api_key, variables)`` in the ASGI scope, for the tool
+#: handlers (``variables``: the ``X-LANGFLOW-GLOBAL-VAR-*`` headers, as on ``/run``).
 PRINCIPAL = "langflow_site.principal"
 #: Never handed on to the SDK: it has no use for them, and they should appear nowhere else.
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "cookie"})
@@ -57,12 +59,12 @@ INSTRUCTIONS = ("Each tool runs one of your Langflow flows and answers with its 
                 "session_id to continue a conversation with the flow's chat memory.")
 
 
-def _principal(ctx) -> tuple[Any, Any]:
+def _principal(ctx) -> tuple[Any, Any, dict[str, str]]:
     return ctx.request.scope[PRINCIPAL]
 
 
 async def _list_tools(ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-    user, api_key = _principal(ctx)
+    user, api_key, _ = _principal(ctx)
     try:
         tools, cursor = await dbthreads.run(mcp_tools.list_tools, user, api_key, params.cursor if params else None)
     except mcp_tools.BadArguments as error:
@@ -71,9 +73,9 @@ async def _list_tools(ctx, params: types.PaginatedRequestParams | None) -> types
 
 
 async def _call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-    user, api_key = _principal(ctx)
+    user, api_key, variables = _principal(ctx)
     try:
-        texts, is_error = await mcp_tools.call_tool(user, api_key, params.name, params.arguments)
+        texts, is_error = await mcp_tools.call_tool(user, api_key, params.name, params.arguments, variables)
     except mcp_tools.UnknownTool:
         raise MCPError(INVALID_PARAMS, f"Unknown tool: {params.name[:200]}") from None
     except mcp_tools.BadArguments as error:
@@ -184,4 +186,4 @@ class McpView(FlowAPIView):
         body = request.body
         if len(body) > limit:
             raise BodyTooLarge(limit)
-        return McpRequest(body, (request.user, request.auth))
+        return McpRequest(body, (request.user, request.auth, from_headers(request.headers)))

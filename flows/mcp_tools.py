@@ -135,7 +135,8 @@ def list_tools(user, api_key, cursor: str | None) -> tuple[list[dict], str | Non
     return tools, str(start + PAGE_SIZE) if more else None
 
 
-def plan_call(user, api_key, name: str, arguments: dict[str, Any] | None) -> engine.Plan:
+def plan_call(user, api_key, name: str, arguments: dict[str, Any] | None,
+              request_variables: dict[str, str] | None = None) -> engine.Plan:
     """Find the tool's flow (the key's scope applies again) and plan its run; raise UnknownTool,
     BadArguments, or ``engine.FlowError`` as ``/run`` does."""
     flow_id = tool_names(user, api_key).get(name)
@@ -162,16 +163,17 @@ def plan_call(user, api_key, name: str, arguments: dict[str, Any] | None) -> eng
         inputs[expected[argument].id] = "" if value is None else str(value)
     try:
         return services.plan_run(flow=flow, output_type="any", inputs=inputs,
-                                 session_id=session_id or str(uuid.uuid4()))
+                                 session_id=session_id or str(uuid.uuid4()), request_variables=request_variables)
     except ValidationError as error:
         raise BadArguments("; ".join(error.messages)) from None
 
 
-async def call_tool(user, api_key, name: str, arguments: dict[str, Any] | None) -> tuple[list[str], bool]:
+async def call_tool(user, api_key, name: str, arguments: dict[str, Any] | None,
+                    request_variables: dict[str, str] | None = None) -> tuple[list[str], bool]:
     """Run the tool's flow: ``(texts of its outputs, is_error)``. A run that fails is the tool's
     answer (``is_error``), for the calling model to read; UnknownTool and BadArguments are raised."""
     try:
-        plan = await dbthreads.run(plan_call, user, api_key, name, arguments)
+        plan = await dbthreads.run(plan_call, user, api_key, name, arguments, request_variables)
         result = await services.process_planned(plan)
     except engine.FlowError as error:
         if error.status_code >= 500:

@@ -168,9 +168,9 @@ def test_the_credentials_are_not_handed_on_to_the_sdk(rf, key):
     from flows.mcp_api import PRINCIPAL, _scope
 
     request = rf.post(MCP, HTTP_X_API_KEY=key, HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_ACCEPT="application/json")
-    scope = _scope(request, ("user", None))
+    scope = _scope(request, ("user", None, {}))
     assert key.encode() not in b"".join(name + value for name, value in scope["headers"])
-    assert (b"accept", b"application/json") in scope["headers"] and scope[PRINCIPAL] == ("user", None)
+    assert (b"accept", b"application/json") in scope["headers"] and scope[PRINCIPAL] == ("user", None, {})
 
 
 # --- Names and input schemas -----------------------------------------------------------------
