@@ -9,6 +9,7 @@ must not be kept by the browser or a proxy, and the others are per-user.
 import csv
 import datetime
 import io
+import re
 import uuid
 
 from django.conf import settings
@@ -65,6 +66,7 @@ EVENTS_PER_PAGE = 100
 REQUESTS_ON_KEY_PAGE = 10
 REQUESTS_PER_PAGE = 50
 EXPIRING_SOON = datetime.timedelta(days=7)
+FULL_KEY_IN_TEXT = re.compile(r"(lfsk_[0-9A-Za-z]{12})_[0-9A-Za-z]{6,}")
 FLOW_KEY_PERMISSIONS = ("run",)
 
 
@@ -136,6 +138,13 @@ def _render_list(request, *, create_form=None, bulk_form=None, status=200):
 @login_required
 @require_GET
 def api_key_list(request):
+    query = request.GET.get("q", "")
+    if FULL_KEY_IN_TEXT.search(query):
+        # A whole key pasted into the search: keep only its public part in the address (and so in
+        # the browser's history and the server's access log); the rest of the search stays.
+        cleaned = request.GET.copy()
+        cleaned["q"] = FULL_KEY_IN_TEXT.sub(lambda match: match.group(1), query)
+        return redirect(f"{reverse('apikeys:list')}?{cleaned.urlencode()}")
     return _render_list(request)
 
 

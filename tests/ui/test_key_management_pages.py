@@ -176,6 +176,14 @@ def test_search_matches_the_name_or_the_public_key_id(signed_in, user, make_key)
     assert "No keys match" in signed_in.get(LIST, {"q": "nothing like it"}).content.decode()
 
 
+def test_a_whole_key_pasted_into_the_search_leaves_the_address_at_once(signed_in, user, make_key):
+    api_key, raw = make_key(user, name="pasted")
+    response = signed_in.get(LIST, {"q": f" {raw} ", "state": "active"})
+    assert response.status_code == 302 and raw not in response["Location"]
+    assert f"q=+lfsk_{api_key.lookup_id}+" in response["Location"] and "state=active" in response["Location"]
+    assert rows(signed_in.get(response["Location"]).content.decode()) == [str(api_key.pk)]
+
+
 def test_filters_by_state_and_hides_revoked(signed_in, user, make_key, flow):
     active, _ = make_key(user, name="active")
     revoked, _ = make_key(user, name="revoked")
