@@ -15,6 +15,7 @@ class ApiKeysConfig(AppConfig):
         from django.db.models.signals import post_migrate, pre_delete
 
         from flows.models import Flow
+        from flows.signals import deletion_notes
 
         from .rates import RATE_HELP, is_valid_rate
 
@@ -25,7 +26,8 @@ class ApiKeysConfig(AppConfig):
                 raise ImproperlyConfigured(f"{name}: {RATE_HELP}")
 
         from . import openapi  # noqa: F401  registers the x-api-key security schemes
-        from .signals import forget_deleted_flow, reinstall_daily_usage_trigger
+        from .signals import forget_deleted_flow, note_keys_left_without_flows, reinstall_daily_usage_trigger
 
         post_migrate.connect(reinstall_daily_usage_trigger, sender=self)
         pre_delete.connect(forget_deleted_flow, sender=Flow, dispatch_uid="apikeys.forget_deleted_flow")
+        deletion_notes.connect(note_keys_left_without_flows, sender=Flow, dispatch_uid="apikeys.deletion_notes")

@@ -29,3 +29,10 @@ def forget_deleted_flow(sender, instance, **kwargs):
     from .services import remove_flow_from_key_scopes
 
     remove_flow_from_key_scopes(instance)
+
+
+def note_keys_left_without_flows(sender, flow, **kwargs) -> str:
+    """Answer flows.signals.deletion_notes: name the keys that deleting ``flow`` would leave reaching no flow."""
+    from .templatetags.apikey_flows import flow_delete_note
+
+    return flow_delete_note(flow)

@@ -43,6 +43,7 @@ from .services import (
     stream_planned,
     update_flow,
 )
+from .signals import notes_on_deleting
 
 DELETE_CONSEQUENCE = "will be deleted: clients that call it over the API will get “Flow not found”. This cannot be undone."
 
@@ -400,15 +401,13 @@ def flow_delete(request, pk):
     """GET: a confirmation page (the no-JavaScript path). POST: delete the flow."""
     flow = get_flow_for_request(user=request.user, reference=pk, permission=FlowPermission.WRITE, with_data=False)
     if request.method == "GET":
-        from apikeys.templatetags.apikey_flows import flow_delete_note  # the keys it would leave without flows
-
         context = {
             "title": "Delete flow?",
             "object_label": flow.name,
             "consequence": DELETE_CONSEQUENCE,
             "confirm_label": "Delete flow",
             "cancel_url": reverse("flows:detail", args=[flow.pk]),
-            "note": flow_delete_note(flow),
+            "note": notes_on_deleting(flow),  # e.g. the API keys it would leave reaching no flow
         }
         return render(request, "confirm_delete.html", context)
     name = flow.name
