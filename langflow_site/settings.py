@@ -51,7 +51,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.StaticFilesMiddleware",
     "core.middleware.ChunkedBodyMiddleware",
-    "users.middleware.session_ended_middleware",  # outside SessionMiddleware: sees its deleted cookie
+    "users.middleware.SessionEndedMiddleware",  # outside SessionMiddleware: sees its deleted cookie
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

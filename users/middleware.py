@@ -10,10 +10,10 @@ No query is added: it only looks at the request's cookies and the response's hea
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.shortcuts import resolve_url
-from django.utils.decorators import sync_and_async_middleware
+
+from core.middleware import DualModeMiddleware
 
 SESSION_ENDED_COOKIE = "session_ended"
 SESSION_ENDED_SECONDS = 600
@@ -46,13 +46,8 @@ def _noted(request, response):
     return response
 
 
-@sync_and_async_middleware
-def session_ended_middleware(get_response):
+class SessionEndedMiddleware(DualModeMiddleware):
     """Mark the response that sends a visitor whose session ended to the sign-in page."""
-    if iscoroutinefunction(get_response):
-        async def middleware(request):
-            return _noted(request, await get_response(request))
-    else:
-        def middleware(request):
-            return _noted(request, get_response(request))
-    return middleware
+
+    def after(self, request, response):
+        return _noted(request, response)
