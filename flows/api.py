@@ -6,9 +6,8 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, StreamingHttpResponse
@@ -102,7 +101,7 @@ class FlowAPIView(APIView):
         if isinstance(exc, engine.FlowError):
             if exc.status_code >= 500:
                 logger.warning("Run failed: %s", exc)
-            body = {"detail": str(exc)}
+            body: dict[str, object] = {"detail": str(exc)}
             if exc.node_ids:
                 body["node_ids"] = list(exc.node_ids)
             return Response(body, status=exc.status_code)
@@ -255,7 +254,8 @@ class AwaitedRunView(FlowAPIView):
         async def view(request, *args, **kwargs):
             response = await dbthreads.run(sync_view, request, *args, **kwargs)
             if isinstance(response, PendingRun):
-                response = await response.renderer_context["view"].finish_run(response)
+                # DRF's finalize_response set the renderer context, the view among it.
+                response = await response.renderer_context["view"].finish_run(response)  # type: ignore[attr-defined]
             return response
 
         # DRF's marks (cls, initkwargs, csrf_exempt: SessionAuthentication enforces CSRF) carry over.
@@ -316,7 +316,7 @@ class ProcessView(AwaitedRunView):
         return PendingRun(plan, services.process_planned)
 
 
-def event_stream(events: AsyncIterator[dict]) -> StreamingHttpResponse:
+def event_stream(events: AsyncGenerator[dict, None]) -> StreamingHttpResponse:
     """Langflow's framing: each event one JSON object, followed by a blank line."""
 
     async def framed():

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -119,6 +119,7 @@ def csrf_failure(request, reason=""):
     expired = session_expired(request)
     back = _same_site_path(request, request.headers.get("Referer")) or "/"
     login_url = f"{reverse('login')}?{urlencode({'next': back})}"
+    response: HttpResponse
     if request.headers.get("Accept") in ("application/json", "application/x-ndjson"):
         if expired:
             response = JsonResponse({"detail": "Your session expired. Sign in again.", "code": "session_expired",

@@ -20,7 +20,7 @@ class Message:
     flow_id: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: str = field(
-        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S %Z")
+        default_factory=lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S %Z")
     )
 
     def to_dict(self) -> dict[str, Any]:
