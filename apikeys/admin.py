@@ -2,13 +2,13 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from core.net import client_ip
 from flows.models import Flow
+from users.admin_a11y import AccessibleAdminMixin
 
 from .access import KeyAccess
 from .audit import describe
@@ -60,7 +60,9 @@ class ApiKeyAdminForm(KeyAccessMixin, forms.ModelForm):
     access_scope = forms.ChoiceField(label="Flows", choices=SCOPE_CHOICES, widget=forms.RadioSelect,
                                      initial=SCOPE_ALL)
     access_flows = FlowChoiceField(
-        label="Chosen flows", required=False, widget=FilteredSelectMultiple("flows", is_stacked=False),
+        label="Chosen flows", required=False,
+        # A plain multiple select: Django's two-box filter names its icons with a prohibited aria-label (axe).
+        widget=forms.SelectMultiple(attrs={"size": 8}),
         queryset=_flows_of_everyone(),
         help_text="Only flows of the key's user; used with “Only the flows I choose”.",
     )
@@ -110,7 +112,7 @@ class ApiKeyCreationForm(ApiKeyAdminForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AccessibleAdminMixin, admin.ModelAdmin):
     list_display = ["masked", "name", "user", "access", "created_at", "last_used_at", "total_uses", "expires_at",
                     "state"]
     form = ApiKeyAdminForm

@@ -250,6 +250,12 @@ class ApiKeyRotateForm(forms.Form):
     expires_in = ChangeExpiryField(label="The key expires", required=False)
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
+    def __init__(self, *args, **kwargs):
+        # Ids of its own: the key's page also holds the name-and-expiry form, whose expiry field has
+        # the same name, and a label must point at its own field (WCAG 1.3.1, 4.1.2).
+        kwargs.setdefault("auto_id", "id_rotate_%s")
+        super().__init__(*args, **kwargs)
+
     def grace(self) -> datetime.timedelta:
         return datetime.timedelta(hours=self.cleaned_data["grace_period_hours"])
 
