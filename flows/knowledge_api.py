@@ -160,7 +160,9 @@ class KnowledgeBaseListView(KnowledgeAPIView):
                         status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="delete_knowledge_bases", request=BulkDeleteSerializer,
-                   responses={200: OpenApiResponse(description="How many were deleted.")})
+                   responses={200: OpenApiResponse(description="How many were deleted."),
+                              404: OpenApiResponse(ErrorSerializer, description="None of the names is a base of yours."),
+                              422: OpenApiResponse(ErrorSerializer, description="No `kb_names` list in the body.")})
     def delete(self, request):
         names = self.validated(BulkDeleteSerializer, request.data)["kb_names"]
         deleted, missing = 0, []

@@ -8,6 +8,7 @@ package works unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.http import Http404, HttpResponseBase, StreamingHttpResponse
@@ -68,7 +69,20 @@ class ModelNotFound(Http404):
 
 def openai_error(exc: BaseException, response: Response) -> Response:
     """Rewrite the API's ``{"detail"}`` answer to ``exc`` in OpenAI's shape and statuses:
-    ``{"error": {"message", "type", "param", "code"}}``; headers (``Retry-After``) are kept."""
+    ``{"error": {"message", "type", "param", "code"}}``; headers (``Retry-After``) are kept.
+
+    The site's handler answers some refusals made before DRF parsed anything (too many query
+    fields, say) with a plain JsonResponse: those are read back and answered as a DRF Response."""
+    if not isinstance(response, Response):
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = {}
+        plain = response
+        response = Response(body, status=plain.status_code)
+        for header in ("Retry-After", "WWW-Authenticate"):
+            if header in plain:
+                response[header] = plain[header]
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
     status_code, kind, param, code = response.status_code, "invalid_request_error", None, None
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):

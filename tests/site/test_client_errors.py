@@ -55,6 +55,8 @@ def assert_json_4xx(response, status: int | None = None, *, mentions: str = "") 
         assert response.status_code == status, response.content[:300]
     assert response["Content-Type"].startswith("application/json")
     body = json.loads(response.content)
+    if "error" in body:  # /api/v1/responses answers in OpenAI's shape, for the openai package
+        body = {"detail": body["error"]["message"]}
     assert isinstance(body["detail"], str) and body["detail"]
     assert mentions.lower() in body["detail"].lower(), body["detail"]
     return body

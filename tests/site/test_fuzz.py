@@ -229,6 +229,10 @@ def assert_api_refusal_is_json(method, url, response):
         return
     assert response["Content-Type"].startswith("application/json"), (method, url[:300], response["Content-Type"])
     body = json.loads(response.content)
+    if url.startswith("/api/v1/responses"):  # OpenAI's error shape there, for the openai package
+        body = body.get("error") if isinstance(body, dict) else None
+        assert isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"], (method, url[:300], body)
+        return
     assert isinstance(body, dict) and isinstance(body.get("detail"), str) and body["detail"], (method, url[:300], body)
 
 
