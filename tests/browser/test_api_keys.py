@@ -14,7 +14,8 @@ def _open_api_keys(page):
 
 def test_a_new_key_is_shown_once_copied_and_never_again(page, sign_in, langflow_superuser, live_server):
     sign_in(page, "langflow", "langflow")
-    expect(page.get_by_role("alert").filter(has_text="default password")).to_be_visible()
+    # A labelled region, not an alert: it would be re-announced on every page.
+    expect(page.get_by_role("region", name="Default password")).to_contain_text("default password")
     _open_api_keys(page)
     expect(page.get_by_text("No API keys yet")).to_be_visible()
 

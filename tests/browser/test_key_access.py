@@ -68,7 +68,9 @@ def test_the_key_page_changes_access_and_the_list_fits_a_phone(new_page, sign_in
     page.get_by_text("Change access").click()
     page.get_by_label("Allowed IPs").fill("203.0.113.7\n10.0.0.300")
     page.get_by_role("button", name="Save access").click()
-    expect(page.get_by_text("“10.0.0.300” is not an IPv4 or IPv6 address")).to_be_visible()
+    # Said twice: in the error summary at the top of the form, and at the field itself.
+    expect(page.get_by_text("“10.0.0.300” is not an IPv4 or IPv6 address")).to_have_count(2)
+    expect(page.get_by_text("“10.0.0.300” is not an IPv4 or IPv6 address").last).to_be_visible()
     page.get_by_label("Allowed IPs").fill("203.0.113.7")
     page.get_by_role("button", name="Save access").click()
     expect(page.get_by_text("Access changed, from the next request on")).to_be_visible()
