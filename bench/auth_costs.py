@@ -197,6 +197,9 @@ def benchmark_against_hasapikey(client, user, *, rounds: int, calls: int) -> dic
 def main() -> None:
     import django
 
+    from langflow_site.datadir import prepare
+
+    prepare()  # DATA_DIR's secrets, as manage.py would make them
     django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
