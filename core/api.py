@@ -16,6 +16,7 @@ from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -130,3 +131,45 @@ def _error_response(exc, context):
 
 def json_error(status_code: int, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=status_code)
+
+
+class KeyGrants(BasePermission):
+    """An API key may do only what its permissions say; a session may do everything.
+
+    The one place that answers 403 for a missing permission, naming it. Each view says what each
+    method needs (``key_permissions``: method -> permission; HEAD counts as GET, a method not
+    listed needs none). ``scoped_refusal`` says what a key limited to chosen flows may not do
+    beyond that (each API its own words). It reads only what ``request.auth`` (an API key, or
+    None for a session) offers, so no app needs to import apikeys; it costs no query.
+    """
+
+    def has_permission(self, request, view):
+        api_key = request.auth
+        if api_key is None:
+            return True
+        method = "GET" if request.method == "HEAD" else request.method
+        needed = view.key_permissions.get(method)
+        if needed is None:  # OPTIONS, or a method the view refuses anyway
+            return True
+        if not api_key.grants(needed):
+            self.message = f"This API key lacks the '{needed}' permission"
+            return False
+        refusal = self.scoped_refusal(view, api_key, method, needed)
+        if refusal:
+            self.message = refusal
+            return False
+        return True
+
+    def scoped_refusal(self, view, api_key, method: str, needed: str) -> str | None:
+        """Why a key with the permission is still refused (None: it is not)."""
+        return None
+
+
+class SharedDataKeyGrants(KeyGrants):
+    """For what all of an owner's flows share (files, knowledge bases): a key limited to chosen
+    flows may read it but not change it; the view names it in ``scoped_key_cannot_write``."""
+
+    def scoped_refusal(self, view, api_key, method, needed):
+        if needed == "write" and api_key.flow_scope is not None:
+            return view.scoped_key_cannot_write
+        return None

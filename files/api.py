@@ -15,10 +15,11 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import SharedDataKeyGrants
 from core.openapi import ErrorSerializer
 
 from . import services
@@ -73,30 +74,10 @@ class RenameQuerySerializer(serializers.Serializer):
 READ, WRITE = "read", "write"
 
 
-class FileKeyGrants(BasePermission):
-    """An API key needs ``read`` to list and download, ``write`` to upload, rename and delete; a key
-    limited to chosen flows may not write. A session may do everything. The same answers as the
-    flows API's (flows.api.ApiKeyGrants), which this package may not import."""
-
-    def has_permission(self, request, view):
-        api_key = request.auth
-        if not hasattr(api_key, "grants"):  # a session
-            return True
-        needed = view.key_permissions.get("GET" if request.method == "HEAD" else request.method)
-        if needed is None:
-            return True
-        if not api_key.grants(needed):
-            self.message = f"This API key lacks the '{needed}' permission"
-            return False
-        if needed == WRITE and api_key.flow_scope is not None:
-            self.message = SCOPED_KEY_CANNOT_CHANGE_FILES
-            return False
-        return True
-
-
 class FileAPIView(APIView):
-    permission_classes = [IsAuthenticated, FileKeyGrants]
+    permission_classes = [IsAuthenticated, SharedDataKeyGrants]
     key_permissions = {"GET": READ, "POST": WRITE, "PUT": WRITE, "DELETE": WRITE}
+    scoped_key_cannot_write = SCOPED_KEY_CANNOT_CHANGE_FILES
 
     def handle_exception(self, exc):
         if isinstance(exc, services.FileTooLarge):

@@ -14,11 +14,12 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dbthreads
+from core.api import KeyGrants
 from core.openapi import ErrorSerializer
 from variables.resolve import from_headers
 
@@ -59,30 +60,15 @@ def _drf_validation_error(error: DjangoValidationError) -> exceptions.Validation
 SCOPED_KEY_CANNOT_CREATE = "This API key is limited to chosen flows: it cannot create flows."
 
 
-class ApiKeyGrants(BasePermission):
-    """An API key may do only what its permissions say; a session may do everything.
+class ApiKeyGrants(KeyGrants):
+    """``core.api.KeyGrants``, and the methods that create flows (``creating_methods``), which a key
+    limited to chosen flows may not use. Which flows a request sees is ``Flow.objects.visible_to``'s
+    business."""
 
-    The one place that answers 403 for a missing permission, naming it. Each view says what
-    each method needs (``key_permissions``) and which methods create flows, which a key
-    limited to chosen flows may not do. Which flows a request sees is
-    ``Flow.objects.visible_to``'s business. Costs no query: the limits came with the key row.
-    """
-
-    def has_permission(self, request, view):
-        api_key = request.auth  # an ApiKey, or None for a session
-        if api_key is None:
-            return True
-        method = "GET" if request.method == "HEAD" else request.method
-        needed = view.key_permissions.get(method)
-        if needed is None:  # OPTIONS, or a method the view refuses anyway
-            return True
-        if not api_key.grants(needed):
-            self.message = f"This API key lacks the '{needed}' permission"
-            return False
+    def scoped_refusal(self, view, api_key, method, needed):
         if method in view.creating_methods and not api_key.may_create_flows:
-            self.message = SCOPED_KEY_CANNOT_CREATE
-            return False
-        return True
+            return SCOPED_KEY_CANNOT_CREATE
+        return None
 
 
 class FlowAPIView(APIView):

@@ -24,11 +24,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dbthreads
+from core.api import SharedDataKeyGrants
 from core.openapi import ErrorSerializer
 from knowledge import services
 from knowledge.models import KnowledgeBase
@@ -48,26 +49,6 @@ SCOPED_KEY_CANNOT_CHANGE = ("This API key is limited to chosen flows: it cannot 
 MAX_CHUNK_SIZE = 100_000
 # RecursiveCharacterTextSplitter's separators, as Langflow's ingestion uses them.
 SEPARATORS = ("\n\n", "\n", " ", "")
-
-
-class KnowledgeKeyGrants(BasePermission):
-    """A key needs ``read`` to list and read, ``write`` to create, ingest and delete; a key
-    limited to chosen flows may not write. A session may do everything."""
-
-    def has_permission(self, request, view):
-        api_key = request.auth
-        if not hasattr(api_key, "grants"):  # a session
-            return True
-        needed = {"GET": READ, "HEAD": READ, "POST": WRITE, "DELETE": WRITE}.get(request.method)
-        if needed is None:
-            return True
-        if not api_key.grants(needed):
-            self.message = f"This API key lacks the '{needed}' permission"
-            return False
-        if needed == WRITE and api_key.flow_scope is not None:
-            self.message = SCOPED_KEY_CANNOT_CHANGE
-            return False
-        return True
 
 
 class Conflict(exceptions.APIException):
@@ -120,7 +101,9 @@ def knowledge_base_info(base: KnowledgeBase) -> dict[str, Any]:
 
 class KnowledgeAPIView(APIView):
     parser_classes = [LimitedJSONParser]
-    permission_classes = [IsAuthenticated, KnowledgeKeyGrants]
+    permission_classes = [IsAuthenticated, SharedDataKeyGrants]
+    key_permissions = {"GET": READ, "POST": WRITE, "DELETE": WRITE}
+    scoped_key_cannot_write = SCOPED_KEY_CANNOT_CHANGE
 
     def handle_exception(self, exc):
         if isinstance(exc, ValidationError):  # Langflow answers 400 for a bad name, 409 for a taken one

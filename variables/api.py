@@ -14,10 +14,11 @@ import uuid
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import KeyGrants
 from core.openapi import ErrorSerializer
 
 from . import services
@@ -32,21 +33,11 @@ SCOPED_KEY_REFUSED = ("This API key is limited to chosen flows: it cannot manage
                       "which all of its owner's flows use.")
 
 
-class VariableKeyGrants(BasePermission):
-    """A key needs ``write`` and all flows; the same words as the flows API's (this package
-    may not import flows or apikeys: it reads what ``request.auth`` offers)."""
+class VariableKeyGrants(KeyGrants):
+    """``core.api.KeyGrants``; a key limited to chosen flows may not manage variables at all."""
 
-    def has_permission(self, request, view):
-        api_key = request.auth
-        if not hasattr(api_key, "grants"):  # a session
-            return True
-        if not api_key.grants(WRITE):
-            self.message = f"This API key lacks the '{WRITE}' permission"
-            return False
-        if not getattr(api_key, "all_flows", False):
-            self.message = SCOPED_KEY_REFUSED
-            return False
-        return True
+    def scoped_refusal(self, view, api_key, method, needed):
+        return None if getattr(api_key, "all_flows", False) else SCOPED_KEY_REFUSED
 
 
 class Conflict(exceptions.APIException):
@@ -55,6 +46,8 @@ class Conflict(exceptions.APIException):
 
 class VariableAPIView(APIView):
     permission_classes = [IsAuthenticated, VariableKeyGrants]
+    # Every method, reading included, needs ``write``: a variable holds the owner's secrets.
+    key_permissions = dict.fromkeys(("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"), WRITE)
 
     def handle_exception(self, exc):
         if isinstance(exc, ValidationError):  # Langflow answers 400 for a bad or taken name
