@@ -3,7 +3,7 @@
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from flows import services
 from tests.flows.arxiv_stub import arxiv  # noqa: F401  (arXiv's API, served by that page server)
 from tests.flows.starter_support import saas_database, scripted  # noqa: F401  (the starters' model and database)
 from tests.flows.web_stubs import allowed_web, web  # noqa: F401  (a page server and search stub on loopback)
+from tests.harness.loopback import LoopbackHTTPServer
 
 # Real Langflow exports, copied into the repository so the suite needs nothing beside it.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "langflow"
@@ -67,7 +68,7 @@ def model_settings(settings):
     return settings
 
 
-class FakeModelServer:
+class FakeModelServer(LoopbackHTTPServer):
     """An OpenAI-compatible ``/v1/chat/completions`` on loopback that records what it receives.
 
     ``mode``: "ok" (answer ``reply``, or stream it as ``tokens`` when asked to stream), "500",
@@ -133,26 +134,19 @@ class FakeModelServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def last(self) -> dict:
         return self.requests[-1]
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc):
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__exit__(*exc)
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.harness.loopback import LoopbackHTTPServer
 
 
 def final(content: str) -> dict:
@@ -25,7 +27,7 @@ def calls(*pairs, content: str | None = None) -> dict:
     return {"content": content, "tool_calls": [{"name": name, "arguments": arguments} for name, arguments in pairs]}
 
 
-class ScriptedModelServer:
+class ScriptedModelServer(LoopbackHTTPServer):
     def __init__(self, script=None):
         self.script = list(script or [])
         self.responder = None
@@ -97,21 +99,12 @@ class ScriptedModelServer:
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _arguments(call: dict) -> str:

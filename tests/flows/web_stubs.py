@@ -13,10 +13,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.harness.loopback import LoopbackHTTPServer
 
 
 @dataclass
@@ -34,7 +36,7 @@ def html(title: str, body: str, *, lang: str = "en") -> str:
     return f"<!doctype html><html lang='{lang}'><head><title>{title}</title></head><body>{body}</body></html>"
 
 
-class FakeWeb:
+class FakeWeb(LoopbackHTTPServer):
     def __init__(self):
         self.pages: dict[str, Page] = {}
         self.results: list[dict] = []
@@ -94,13 +96,11 @@ class FakeWeb:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.origin + path
@@ -112,14 +112,9 @@ class FakeWeb:
     def paths(self) -> list[str]:
         return [request["path"] for request in self.requests]
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc):
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__exit__(*exc)
 
 
 @pytest.fixture
