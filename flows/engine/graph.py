@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -95,6 +96,13 @@ class Graph:
     def holding(self, field_name: str) -> tuple[Node, ...]:
         """The nodes that have ``field_name`` (in their template or as a component-known field)."""
         return self.field_holders.get(field_name, ())
+
+    @cached_property
+    def sinks(self) -> frozenset[str]:
+        """The nodes that feed no other (a run builds them too, as Langflow does); once per graph,
+        which is compiled once per flow version."""
+        feeding = {edge.source for edge in self.edges}
+        return frozenset(node_id for node_id in self.nodes if node_id not in feeding)
 
     def with_ancestors(self, node_ids: set[str]) -> set[str]:
         """The nodes whose outputs ``node_ids`` need, themselves included (each edge followed once)."""

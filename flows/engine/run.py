@@ -241,8 +241,7 @@ def _run_targets(graph: Graph, request: RunRequest, outputs: list[Node]) -> set[
     reads it). A run asked for one ``output_component`` computes only what that one needs."""
     targets = {node.id for node in outputs}
     if not request.output_component:
-        feeding = {edge.source for edge in graph.edges}
-        targets.update(node_id for node_id in graph.nodes if node_id not in feeding)
+        targets |= graph.sinks
     return targets
 
 
