@@ -15,7 +15,7 @@ from django.db import router
 
 from core.compiled import CompiledInsert, CompiledSelect, CompiledUpdate, FetchedRow, Selection, column_field, prepared
 
-from .models import ApiKey, ApiKeyEvent
+from .models import ApiKey, ApiKeyEvent, ApiKeyRequest
 
 
 def _build_key_with_owner(connection):
@@ -128,3 +128,15 @@ def insert_event(row: dict, *, using: str | None = None) -> None:
     same fields.
     """
     _insert_event.insert(row, using=using or router.db_for_write(ApiKeyEvent))
+
+
+_insert_request = CompiledInsert(ApiKeyRequest)
+
+
+def insert_requests(rows: list[dict], *, using: str | None = None) -> None:
+    """Append a batch of request-log rows (dicts of the same attnames) with one prepared INSERT.
+
+    A batch of a hundred rows built through ``bulk_create`` cost about 3 ms of Python, a few
+    times the statement itself, paid by the worker that wrote it after its answer went out.
+    """
+    _insert_request.insert_many(rows, using=using or router.db_for_write(ApiKeyRequest))

@@ -31,8 +31,9 @@ from django.utils import timezone
 from core.middleware import DualModeMiddleware
 from core.net import client_ip
 
+from . import queries
 from .logging import redact_text
-from .models import ApiKey, ApiKeyRequest
+from .models import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,10 @@ class Entry:
     status: int
     client_ip: str | None
 
-    def row(self) -> ApiKeyRequest:
-        return ApiKeyRequest(api_key_id=self.api_key_id, created_at=self.created_at, method=self.method,
-                             path=self.path, flow_ref=self.flow_ref, status=self.status, client_ip=self.client_ip)
+    def row(self) -> dict:
+        """The ``ApiKeyRequest`` row, as attnames (``queries.insert_requests``)."""
+        return {"api_key_id": self.api_key_id, "created_at": self.created_at, "method": self.method,
+                "path": self.path, "flow_ref": self.flow_ref, "status": self.status, "client_ip": self.client_ip}
 
 
 class Buffer:
@@ -96,9 +98,10 @@ pending = Buffer()
 
 
 def flush() -> int:
-    """Write every waiting row of this process in one INSERT; return how many were written.
+    """Write every waiting row of this process in one transaction; return how many were written.
 
-    Rows of a key deleted meanwhile are dropped (one SELECT of the ids that still exist).
+    Rows of a key deleted meanwhile are dropped (one SELECT of the ids that still exist); the
+    rest go in one prepared INSERT run per row (``queries.insert_requests``).
     """
     entries = pending.take()
     if not entries:
@@ -108,7 +111,7 @@ def flush() -> int:
             existing = set(ApiKey.objects.filter(pk__in={entry.api_key_id for entry in entries})
                            .values_list("pk", flat=True))
             rows = [entry.row() for entry in entries if entry.api_key_id in existing]
-            ApiKeyRequest.objects.bulk_create(rows)
+            queries.insert_requests(rows)
     except DatabaseError:
         logger.warning("Could not write %d API key request log rows; they are dropped.", len(entries),
                        exc_info=True)

@@ -12,7 +12,7 @@ from django.core.checks import Tags, Warning, register
 
 
 def _database_is_shared() -> bool:
-    return settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    return settings.DATABASES["default"]["ENGINE"] not in ("django.db.backends.sqlite3", "core.sqlite")
 
 
 @register(Tags.security, deploy=True)

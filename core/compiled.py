@@ -202,7 +202,7 @@ class _CompiledInsert:
 
 
 class CompiledInsert:
-    """An INSERT of one row of ``model`` from a dict of attnames, the values prepared by the same
+    """An INSERT of rows of ``model`` from dicts of attnames, the values prepared by the same
     fields ``Model(**row).save()`` would use. The variant is the set of columns given."""
 
     def __init__(self, model: type[models.Model]):
@@ -221,11 +221,22 @@ class CompiledInsert:
         )
 
     def insert(self, row: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> None:
+        self.insert_many([row], using=using)
+
+    def insert_many(self, rows: Sequence[dict[str, Any]], *, using: str = DEFAULT_DB_ALIAS) -> None:
+        """Insert ``rows`` (dicts with the same attnames, in the same order) with one prepared
+        statement run once per row (``executemany``). Atomic only inside a transaction."""
+        if not rows:
+            return
         connection = connections[using]
-        compiled = self._compiled.get(connection, {"attnames": tuple(row)})
+        compiled = self._compiled.get(connection, {"attnames": tuple(rows[0])})
         params = [
-            value if value is None or plain else field.get_db_prep_save(value, connection)
-            for (field, plain), value in zip(compiled.fields, row.values(), strict=True)
+            [value if value is None or plain else field.get_db_prep_save(value, connection)
+             for (field, plain), value in zip(compiled.fields, row.values(), strict=True)]
+            for row in rows
         ]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            if len(params) == 1:
+                cursor.execute(compiled.sql, params[0])
+            else:
+                cursor.executemany(compiled.sql, params)

@@ -2,10 +2,16 @@
 
 A run gets one ``DatabaseChatMemory`` for its flow and session (``services.plan_run``). The
 messages its Chat Input and Chat Output store are written together when the run ends
-(``flush``: one INSERT), so a run adds one query, not one per message; reads during the run see
-the earlier runs' messages, not its own (Langflow's Agent leaves the current input out of its
-history too). The queries go to the database threads (``core.dbthreads``): a run waiting on
-them holds no worker.
+(``flush``), before its answer goes out, so the next request of the conversation reads them;
+reads during the run see the earlier runs' messages, not its own (Langflow's Agent leaves the
+current input out of its history too). The queries go to the database threads
+(``core.dbthreads``): a run waiting on them holds no worker.
+
+The writes are group commits (``_GroupWriter``): the runs of a process that end while a write
+is under way are written together in the next one, in one transaction and one prepared INSERT
+(``core.compiled``). An idle server writes each run at once; a busy one pays one database
+round trip and one write lock for many runs instead of one each, which on SQLite, where
+writers queue, is what keeps the other requests' writes (a key's use) quick.
 
 Every read is bounded: a number of messages, and texts adding up to at most
 FLOW_MAX_VALUE_BYTES characters (a stored message is never larger than that). A flow keeps at
@@ -16,19 +22,24 @@ grows by at most PRUNE_EVERY runs' messages per process).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import re
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
+from typing import Any
 
 from django.conf import settings
+from django.db import router, transaction
 from django.db.models import F, Q, Subquery, Sum, Window
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
 
 from core import dbthreads
+from core.compiled import CompiledInsert
 
 from .engine.memory import ORDERS
 from .engine.messages import Message as EngineMessage
@@ -101,18 +112,110 @@ def prune_flow_messages(flow_id: str) -> int:
     return deleted
 
 
+_insert_message = CompiledInsert(Message)
+
+
 def store_messages(flow_id: str, messages: list[EngineMessage]) -> None:
-    """Insert ``messages`` (each into its conversation ``session_id``) in one statement, in
-    their order, and check the flow's cap when it is due."""
+    """Insert ``messages`` (each into its conversation ``session_id``) in their order, and check
+    the flow's cap when it is due."""
+    store_message_batches([(flow_id, messages)])
+
+
+def store_message_batches(batches: list[tuple[str, list[EngineMessage]]]) -> None:
+    """Insert the messages of several runs, ``(flow_id, messages)`` each, in one transaction and
+    one prepared INSERT, every message in its order; then check each flow's cap when it is due.
+
+    Each row is the one ``Message(...).save()`` would write (tests hold it to that). Timestamps
+    step by a microsecond in the order given, so the order holds whatever the clock's grain.
+    """
     now = timezone.now()
-    Message.objects.bulk_create([
-        Message(id=_message_id(message.id), flow_id=flow_id, session_id=message.session_id, sender=message.sender,
-                sender_name=message.sender_name, text=message.text, properties=default_properties(),
-                timestamp=now + datetime.timedelta(microseconds=index))  # their order, whatever the clock's grain
-        for index, message in enumerate(messages)
-    ])
-    if _prune_schedule.is_due(flow_id):
-        prune_flow_messages(flow_id)
+    rows: list[dict[str, Any]] = []
+    for flow_id, messages in batches:
+        for message in messages:
+            rows.append({
+                "id": _message_id(message.id), "flow_id": flow_id, "session_id": message.session_id,
+                "sender": message.sender, "sender_name": message.sender_name, "text": message.text,
+                "timestamp": now + datetime.timedelta(microseconds=len(rows)), "files": [],
+                "properties": default_properties(), "category": "message", "content_blocks": [],
+                "error": False, "edit": False,
+            })
+    using = router.db_for_write(Message)
+    with transaction.atomic(using=using):
+        _insert_message.insert_many(rows, using=using)
+    for flow_id, _ in batches:
+        if _prune_schedule.is_due(flow_id):
+            prune_flow_messages(flow_id)
+
+
+class _GroupWriter:
+    """Group commit of the chat messages of one event loop's runs.
+
+    ``write`` queues a run's messages and waits until they are stored. One task writes: it takes
+    everything queued, writes it in one job on a database thread, answers those runs, and goes
+    again while more was queued meanwhile; so a run waits at most for the write under way and its
+    own. When a group fails (a flow deleted during its run makes the whole INSERT fail), each run
+    of it is written alone, so one run's failure is its own. A run whose client left still has its
+    messages written: the task does not belong to the run.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[str, list[EngineMessage], asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    async def write(self, flow_id: str, messages: list[EngineMessage]) -> None:
+        loop = asyncio.get_running_loop()
+        stored = loop.create_future()
+        self._queued.append((flow_id, messages, stored))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        await stored
+
+    async def _drain(self) -> None:
+        group: list = []
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                try:
+                    await dbthreads.run(store_message_batches, [(flow_id, messages) for flow_id, messages, _ in group])
+                except Exception as error:  # noqa: BLE001  (settled below: each run gets its own outcome)
+                    if len(group) == 1:
+                        _settle(group[0][2], error)
+                        continue
+                    for flow_id, messages, stored in group:
+                        try:
+                            await dbthreads.run(store_message_batches, [(flow_id, messages)])
+                        except Exception as alone:  # noqa: BLE001
+                            _settle(stored, alone)
+                        else:
+                            _settle(stored, None)
+                else:
+                    for _, _, stored in group:
+                        _settle(stored, None)
+                group = []
+        finally:  # cancelled (the loop is closing): nobody waits forever
+            for _, _, stored in group + self._queued:
+                if not stored.done():
+                    stored.cancel()
+
+
+def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+    if future.done():  # its run was cancelled meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _GroupWriter] = weakref.WeakKeyDictionary()
+
+
+def _group_writer() -> _GroupWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = _GroupWriter()
+    return writer
 
 
 def _newest_within(messages, limit: int, max_chars: int):
@@ -196,10 +299,10 @@ class DatabaseChatMemory:
         self.pending.append(message)
 
     async def flush(self) -> None:
-        """Write the messages this run stored (one query, and the flow's cap when it is due)."""
+        """Write the messages this run stored (with other runs' that end meanwhile: ``_GroupWriter``)."""
         if self.pending:
             messages, self.pending = self.pending, []
-            await dbthreads.run(store_messages, self.flow_id, messages)
+            await _group_writer().write(self.flow_id, messages)
 
     async def history(self, limit: int, *, sender: str | None = None,
                       order: str = "Ascending") -> list[EngineMessage]:

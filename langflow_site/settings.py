@@ -87,6 +87,9 @@ TEMPLATES = [
 # Database: SQLite in DATA_DIR by default, anything django-environ understands otherwise.
 DATABASES = {"default": env.db("DATABASE_URL", default=default_database_url())}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, with the writers of a process queued on a lock of their own rather than
+    # on SQLite's busy handler's sleeps (core/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "core.sqlite"
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue on the busy timeout instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -121,7 +124,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": DB_POOL_SIZE,
         "timeout": DB_POOL_TIMEOUT,
     }
-elif DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+elif DATABASES["default"]["ENGINE"] != "core.sqlite":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
 # The cache holds the throttles' counters (core.throttling), so every process must share it:

@@ -137,6 +137,28 @@ def test_the_compiled_event_insert_writes_exactly_what_the_orm_writes_for_the_sa
     assert compiled_malformed["api_key"] is None and compiled_malformed["data"] == {"reason": "malformed_key"}
 
 
+def test_the_compiled_request_log_insert_writes_what_the_orm_writes_for_the_same_rows(user, make_key):
+    from apikeys.models import ApiKeyRequest
+
+    api_key, _ = make_key(user)
+    now = timezone.now()
+    rows = [
+        {"api_key_id": api_key.pk, "created_at": now, "method": "POST", "path": "/api/v1/run/échange",
+         "flow_ref": "échange", "status": 200, "client_ip": "2001:db8::7"},
+        {"api_key_id": api_key.pk, "created_at": now, "method": "GET", "path": "/api/v1/flows/",
+         "flow_ref": "", "status": 403, "client_ip": None},
+    ]
+    queries.insert_requests(rows)
+    ApiKeyRequest.objects.bulk_create([ApiKeyRequest(**row) for row in rows])
+    columns = ["api_key", "created_at", "method", "path", "flow_ref", "status", "client_ip"]
+    written = list(ApiKeyRequest.objects.order_by("id").values(*columns))
+    assert written[:2] == written[2:]
+    assert written[0] == {"api_key": api_key.pk, "created_at": now, "method": "POST", "path": "/api/v1/run/échange",
+                          "flow_ref": "échange", "status": 200, "client_ip": "2001:db8::7"}
+    queries.insert_requests([])  # nothing to write: no statement, no error
+    assert ApiKeyRequest.objects.count() == 4
+
+
 def test_each_compiled_statement_is_compiled_once_per_connection_and_variant(monkeypatch):
     from django.db import connections
 

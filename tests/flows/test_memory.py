@@ -302,3 +302,101 @@ def test_the_memory_chatbot_remembers_through_history_and_its_memory_base_tool(a
     assert recalled[0]["content"] == "My name is Ada" and recalled[0]["session_id"] == "chat"
     assert stored(flow, "chat")[-2:] == [("chat", "User", "User", "What is my name?"),
                                          ("chat", "Machine", "AI", "Your name is Ada.")]
+
+
+# --- Writes: one row as the ORM would write it, group commits -------------------------------
+
+def engine_message(flow, text, *, session_id="g", sender="User", message_id=None):
+    return EngineMessage(text=text, sender=sender, sender_name=sender, session_id=session_id, flow_id=str(flow.pk),
+                         **({"id": message_id} if message_id else {}))
+
+
+def test_a_stored_row_is_what_the_orm_would_write(echo_flow):
+    import uuid
+
+    compiled_id, orm_id = uuid.uuid4(), uuid.uuid4()
+    memory.store_messages(str(echo_flow.pk), [engine_message(echo_flow, "héllo", message_id=str(compiled_id))])
+    written = Message.objects.get(pk=compiled_id)
+    Message.objects.create(id=orm_id, flow=echo_flow, session_id="g", sender="User", sender_name="User",
+                           text="héllo", timestamp=written.timestamp, properties=memory.default_properties())
+    fields = [field.attname for field in Message._meta.concrete_fields if field.attname != "id"]
+    compiled, orm = (Message.objects.filter(pk=pk).values(*fields).get() for pk in (compiled_id, orm_id))
+    assert compiled == orm
+
+
+def test_runs_ending_together_are_written_in_one_group_each_in_its_order(echo_flow, other_user, monkeypatch):
+    other_flow = services.import_flows(user=other_user, payload=json.loads((FIXTURES / "echo.json").read_text()))[0]
+    jobs = []
+    real_run = memory.dbthreads.run
+
+    async def counted(function, *args, **kwargs):
+        jobs.append([flow_id for flow_id, _ in args[0]])
+        return await real_run(function, *args, **kwargs)
+
+    monkeypatch.setattr(memory.dbthreads, "run", counted)
+
+    async def one_run(flow, session_id, texts):
+        chat = DatabaseChatMemory(flow_id=str(flow.pk), session_id=session_id)
+        for text in texts:
+            await chat.store(engine_message(flow, text, session_id=session_id))
+        await chat.flush()
+
+    async def runs_ending_together():
+        import asyncio
+
+        await asyncio.gather(*(one_run(echo_flow, f"s{i}", [f"q{i}", f"a{i}"]) for i in range(5)),
+                             one_run(other_flow, "o", ["elsewhere"]))
+        await one_run(echo_flow, "later", ["alone"])
+
+    async_to_sync(runs_ending_together)()
+    # The six runs that ended before the writer got its turn share one write; the later run has its own.
+    assert [len(job) for job in jobs] == [6, 1]
+    for i in range(5):
+        assert [text for *_, text in stored(echo_flow, f"s{i}")] == [f"q{i}", f"a{i}"]
+    assert [text for *_, text in stored(other_flow)] == ["elsewhere"]
+    assert [text for *_, text in stored(echo_flow, "later")] == ["alone"]
+
+
+def test_one_runs_bad_write_fails_that_run_alone(echo_flow):
+    import asyncio
+    import uuid
+
+    from django.db import IntegrityError
+
+    taken = str(uuid.uuid4())
+    memory.store_messages(str(echo_flow.pk), [engine_message(echo_flow, "first", message_id=taken)])
+
+    async def one_run(session_id, message_id=None):
+        chat = DatabaseChatMemory(flow_id=str(echo_flow.pk), session_id=session_id)
+        await chat.store(engine_message(echo_flow, session_id, session_id=session_id, message_id=message_id))
+        await chat.flush()
+
+    async def together():
+        return await asyncio.gather(one_run("ok-1"), one_run("ok-2"), one_run("clash", message_id=taken),
+                                    one_run("ok-3"), return_exceptions=True)
+
+    outcomes = async_to_sync(together)()
+    assert outcomes[:2] == [None, None] and outcomes[3] is None
+    assert isinstance(outcomes[2], IntegrityError)
+    assert {session for session, *_ in stored(echo_flow)} == {"g", "ok-1", "ok-2", "ok-3"}
+
+
+def test_a_run_whose_client_left_still_has_its_messages_written(echo_flow):
+    import asyncio
+
+    async def left_while_writing():
+        chat = DatabaseChatMemory(flow_id=str(echo_flow.pk), session_id="gone")
+        await chat.store(engine_message(echo_flow, "asked", session_id="gone"))
+        other = DatabaseChatMemory(flow_id=str(echo_flow.pk), session_id="stays")
+        await other.store(engine_message(echo_flow, "kept", session_id="stays"))
+        first = asyncio.ensure_future(other.flush())   # starts the writing task
+        leaving = asyncio.ensure_future(chat.flush())  # queued behind it
+        await asyncio.sleep(0)
+        leaving.cancel()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        await asyncio.sleep(0.05)  # the writer's next group
+
+    async_to_sync(left_while_writing)()
+    assert stored(echo_flow, "gone") == [("gone", "User", "User", "asked")]

@@ -1,0 +1,126 @@
+"""Django's SQLite backend, with the writers of one process queued on a lock of their own.
+
+SQLite lets one writer in at a time, and a writer that finds the lock taken sleeps in SQLite's
+busy handler: 1 ms, then 2, 5, 10, 15... ms between tries, whether the lock came free after 50
+microseconds or not. Under load the threads of one worker (``core.dbthreads``: a key's use, a
+run's chat messages, the request log) kept colliding with each other that way, and their
+requests waited out the sleeps. Here a process-wide lock per database file is taken before a
+write begins (``BEGIN IMMEDIATE``, or a write statement outside a transaction) and given back
+when it ends: the threads of a process take turns and the next one starts the moment the lock
+is free. Only writers of other processes (the other workers) still meet SQLite's busy handler.
+
+The lock mirrors SQLite's own (``transaction_mode`` IMMEDIATE takes the write lock at BEGIN), so
+it adds no waiting SQLite would not impose. It is waited for at most the connection's busy
+timeout; past that the statement goes ahead and SQLite's busy handling decides, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.db.backends.sqlite3 import base
+
+_WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def write_lock(name: str) -> threading.Lock:
+    """The lock of the writers of this process to the database file ``name``.
+
+    A plain lock, not a re-entrant one: it is given back by whichever thread ends the
+    transaction, and one thread never writes through two connections to the same file at once
+    (if it did, SQLite itself would have it wait on its own lock).
+    """
+    lock = _locks.get(name)
+    if lock is None:
+        with _locks_guard:
+            lock = _locks.setdefault(name, threading.Lock())
+    return lock
+
+
+def _is_write(query: str) -> bool:
+    return query.lstrip()[:7].upper().startswith(_WRITE_STATEMENTS)
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    """Takes the process's write lock around a write statement run outside a transaction."""
+
+    database: DatabaseWrapper
+
+    def execute(self, query, params=None):
+        if self.database.holds_write_lock or not _is_write(query):
+            return super().execute(query, params)
+        with self.database.write_lock_held():
+            return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        if self.database.holds_write_lock or not _is_write(query):
+            return super().executemany(query, param_list)
+        with self.database.write_lock_held():
+            return super().executemany(query, param_list)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    holds_write_lock = False
+
+    def create_cursor(self, name=None):
+        cursor = self.connection.cursor(factory=CursorWrapper)
+        cursor.database = self
+        return cursor
+
+    def _acquire_write_lock(self) -> None:
+        lock = write_lock(str(self.settings_dict["NAME"]))
+        timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+        if lock.acquire(timeout=timeout):
+            self.holds_write_lock = True
+            self._write_lock = lock
+
+    def _release_write_lock(self) -> None:
+        if self.holds_write_lock:
+            self.holds_write_lock = False
+            self._write_lock.release()
+
+    def write_lock_held(self):
+        return _Held(self)
+
+    def _start_transaction_under_autocommit(self):
+        # Every transaction of this site may write (transaction_mode IMMEDIATE takes SQLite's
+        # write lock at BEGIN), so every one queues here first.
+        self._acquire_write_lock()
+        try:
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # not in django-stubs
+        except BaseException:
+            self._release_write_lock()
+            raise
+
+    def _commit(self):
+        try:
+            super()._commit()  # type: ignore[misc]  # not in django-stubs
+        finally:
+            self._release_write_lock()
+
+    def _rollback(self):
+        try:
+            super()._rollback()  # type: ignore[misc]  # not in django-stubs
+        finally:
+            self._release_write_lock()
+
+    def _close(self):
+        try:
+            super()._close()  # type: ignore[misc]  # not in django-stubs
+        finally:
+            self._release_write_lock()
+
+
+class _Held:
+    """``with``: the process's write lock for one statement (none if it could not be had in time)."""
+
+    def __init__(self, database: DatabaseWrapper):
+        self.database = database
+
+    def __enter__(self):
+        self.database._acquire_write_lock()
+
+    def __exit__(self, *exc):
+        self.database._release_write_lock()
