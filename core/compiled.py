@@ -17,19 +17,29 @@ The ORM internals relied on, all public or long-stable parts of Django's query c
 - ``connection.ops.quote_name``;
 - ``Field.get_col(alias)``, ``connection.ops.get_db_converters(expression)`` and
   ``expression.get_db_converters(connection)``: how a SELECT's values are converted;
-- ``Model.from_db(using, attnames, values)``: the instance the ORM would build from a row;
+- ``Model.from_db(using, attnames, values)``: the instance the ORM would build from a row, which
+  ``from_db`` builds directly when every field is given and no ``pre_init``/``post_init``
+  receiver listens (``ModelState``, and an instance's fields living in its ``__dict__`` under
+  their attnames);
 - ``Field.get_db_prep_value(value, connection, prepared=False)`` and
-  ``Field.get_db_prep_save(value, connection)``: how a parameter is written.
+  ``Field.get_db_prep_save(value, connection)``: how a parameter is written; for an INSERT's
+  text, UUIDs and aware datetimes, what they do for such values (``connection.features.
+  has_native_uuid_field``, ``connection.ops.adapt_datetimefield_value``), done directly.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
+import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 
 class _PerConnection:
@@ -157,9 +167,24 @@ class FetchedRow:
         instances, start = [], 0
         for selection, attnames in zip(self._compiled.selections, self._compiled.attnames, strict=True):
             end = start + len(attnames)
-            instances.append(selection.model.from_db(self._using, attnames, values[start:end]))
+            instances.append(from_db(selection.model, self._using, attnames, values[start:end]))
             start = end
         return tuple(instances)
+
+
+def from_db(model: type[models.Model], using: str, attnames: tuple[str, ...], values: Sequence) -> models.Model:
+    """``model.from_db(using, attnames, values)``'s instance, built without ``Model.__init__``'s
+    generic work when nothing could tell the difference: every concrete field given, and no
+    ``pre_init``/``post_init`` receiver. Each value then lands in the instance's ``__dict__``
+    exactly where ``__init__`` would put it (a field's attname), with the same ``_state``."""
+    if (len(attnames) != len(model._meta.concrete_fields)
+            or pre_init.has_listeners(model) or post_init.has_listeners(model)):
+        return model.from_db(using, attnames, values)
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    state = instance._state = ModelState()
+    state.adding, state.db = False, using
+    return instance
 
 
 # --- UPDATE -------------------------------------------------------------------------------------
@@ -178,17 +203,31 @@ class CompiledUpdate:
             return cursor.rowcount
 
 
+@functools.cache
 def column_field(model: type[models.Model], name: str) -> models.Field:
-    """The field of ``model`` named ``name`` that is a column (not a reverse relation)."""
+    """The field of ``model`` named ``name`` that is a column (not a reverse relation).
+
+    Cached: ``prepared`` asks for the same few fields on every request."""
     field = model._meta.get_field(name)
     if not isinstance(field, models.Field):
         raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column.")
     return field
 
 
+_lookup_adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def prepared(model: type[models.Model], attname: str, value, using: str = DEFAULT_DB_ALIAS):
-    """``value`` as a parameter for the column of ``model.attname``, prepared as the ORM would."""
-    return column_field(model, attname).get_db_prep_value(value, connections[using], prepared=False)
+    """``value`` as a parameter for the column of ``model.attname``, prepared as the ORM would
+    (``get_db_prep_value``; the shortcuts of ``_adapter`` kept per connection)."""
+    connection = connections[using]
+    adapters = _lookup_adapters.get(connection)
+    if adapters is None:
+        adapters = _lookup_adapters[connection] = {}
+    adapt = adapters.get((model, attname))
+    if adapt is None:
+        adapt = adapters[(model, attname)] = _adapter(column_field(model, attname), connection, save=False)
+    return adapt(value)
 
 
 # --- INSERT -------------------------------------------------------------------------------------
@@ -196,9 +235,31 @@ def prepared(model: type[models.Model], attname: str, value, using: str = DEFAUL
 @dataclass(frozen=True)
 class _CompiledInsert:
     sql: str
-    # Per column: its field, and whether its values go to the database as they are (a plain
-    # CharField's text, which ``get_db_prep_save`` returns unchanged; None, for any field).
-    fields: tuple[tuple[models.Field, bool], ...]
+    adapters: tuple[Callable[[Any], Any], ...]  # per column: value -> parameter
+
+
+def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[[Any], Any]:
+    """How a value of ``field`` becomes a parameter, as ``field.get_db_prep_save`` makes it, with
+    shortcuts for the values the hot path writes (text, UUIDs, aware datetimes) that give the
+    very same parameter without the generic path's checks. Anything else takes the generic path.
+    """
+
+    def generic(value):
+        if save:
+            return None if value is None else field.get_db_prep_save(value, connection)
+        return field.get_db_prep_value(value, connection, prepared=False)
+
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if type(field) in (models.CharField, models.TextField):
+        return lambda value: value if value is None or type(value) is str else generic(value)
+    if isinstance(target, models.UUIDField):
+        native = connection.features.has_native_uuid_field
+        return lambda value: (value if native else value.hex) if type(value) is uuid.UUID else generic(value)
+    if type(field) is models.DateTimeField:
+        adapt = connection.ops.adapt_datetimefield_value
+        return lambda value: (adapt(value) if type(value) is datetime.datetime and value.tzinfo is not None
+                              else generic(value))
+    return generic
 
 
 class CompiledInsert:
@@ -217,7 +278,7 @@ class CompiledInsert:
         placeholders = ", ".join(["%s"] * len(fields))
         return _CompiledInsert(
             sql=f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",
-            fields=tuple((field, type(field) is models.CharField) for field in fields),
+            adapters=tuple(_adapter(field, connection) for field in fields),
         )
 
     def insert(self, row: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -230,11 +291,8 @@ class CompiledInsert:
             return
         connection = connections[using]
         compiled = self._compiled.get(connection, {"attnames": tuple(rows[0])})
-        params = [
-            [value if value is None or plain else field.get_db_prep_save(value, connection)
-             for (field, plain), value in zip(compiled.fields, row.values(), strict=True)]
-            for row in rows
-        ]
+        adapters = compiled.adapters
+        params = [[adapt(value) for adapt, value in zip(adapters, row.values(), strict=True)] for row in rows]
         with connection.cursor() as cursor:
             if len(params) == 1:
                 cursor.execute(compiled.sql, params[0])

@@ -73,7 +73,20 @@ def _meta_name(header: str) -> str:
 
 
 def client_ip(request) -> str | None:
-    """Return the client's address as a string, or None when the peer's address is unknown."""
+    """Return the client's address as a string, or None when the peer's address is unknown.
+
+    Worked out once per request (the key check, the audit line and the request log all ask)."""
+    http_request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    known = http_request.__dict__.get("_client_ip", _UNKNOWN)
+    if known is _UNKNOWN:
+        known = http_request._client_ip = _client_ip(http_request)
+    return known
+
+
+_UNKNOWN = object()
+
+
+def _client_ip(request) -> str | None:
     remote = parse_ip(request.META.get("REMOTE_ADDR") or "")
     networks, unix = _trusted_proxies(tuple(settings.TRUSTED_PROXIES))
     if remote is None:
