@@ -39,6 +39,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.base import ModelState
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.signals import post_init, pre_init
 
 
@@ -240,8 +241,9 @@ class _CompiledInsert:
 
 def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[[Any], Any]:
     """How a value of ``field`` becomes a parameter, as ``field.get_db_prep_save`` makes it, with
-    shortcuts for the values the hot path writes (text, UUIDs, aware datetimes) that give the
-    very same parameter without the generic path's checks. Anything else takes the generic path.
+    shortcuts for the values the hot path writes (text, UUIDs, aware datetimes, integers, IPv4
+    addresses) that give the very same parameter without the generic path's checks. Anything
+    else takes the generic path.
     """
 
     def generic(value):
@@ -259,6 +261,12 @@ def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[
         adapt = connection.ops.adapt_datetimefield_value
         return lambda value: (adapt(value) if type(value) is datetime.datetime and value.tzinfo is not None
                               else generic(value))
+    if isinstance(field, models.IntegerField) and not isinstance(field, AutoFieldMixin):
+        adapt_integer, internal_type = connection.ops.adapt_integerfield_value, field.get_internal_type()
+        return lambda value: adapt_integer(value, internal_type) if type(value) is int else generic(value)
+    if type(field) is models.GenericIPAddressField:  # IPv6 text is normalised: the generic path
+        adapt_address = connection.ops.adapt_ipaddressfield_value
+        return lambda value: adapt_address(value) if type(value) is str and ":" not in value else generic(value)
     return generic
 
 

@@ -12,10 +12,15 @@ is free. Only writers of other processes (the other workers) still meet SQLite's
 The lock mirrors SQLite's own (``transaction_mode`` IMMEDIATE takes the write lock at BEGIN), so
 it adds no waiting SQLite would not impose. It is waited for at most the connection's busy
 timeout; past that the statement goes ahead and SQLite's busy handling decides, as before.
+
+It also remembers the "qmark" form of the statements it has run: Django rewrites every
+statement's ``%s`` to ``?`` with a regular expression on each execution, which cost more than
+running the key check's own statements; the hot path runs the same few strings over and over.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from django.db.backends.sqlite3 import base
@@ -43,6 +48,11 @@ def _is_write(query: str) -> bool:
     return query.lstrip()[:7].upper().startswith(_WRITE_STATEMENTS)
 
 
+@functools.lru_cache(maxsize=1024)
+def _qmark(query: str) -> str:
+    return base.FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
+
+
 class CursorWrapper(base.SQLiteCursorWrapper):
     """Takes the process's write lock around a write statement run outside a transaction."""
 
@@ -59,6 +69,11 @@ class CursorWrapper(base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
         with self.database.write_lock_held():
             return super().executemany(query, param_list)
+
+    def convert_query(self, query, *, param_names=None):
+        if param_names is None:  # "format" style, the ORM's: the same rewrite, remembered
+            return _qmark(query)
+        return super().convert_query(query, param_names=param_names)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

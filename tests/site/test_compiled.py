@@ -18,11 +18,14 @@ VALUES = {
     "uuid": [uuid.uuid4(), str(uuid.uuid4()), None],
     "datetime": [AWARE, AWARE.astimezone(datetime.timezone(datetime.timedelta(hours=5))), None],
     "text": ["plain", "ünïcode", "", None],
+    "integer": [0, 200, 65535, "7", None],
+    "address": ["127.0.0.1", "", "::1", "2001:DB8::1", "::ffff:10.0.0.1", None],
 }
 COLUMNS = [
     (ApiKeyRequest, "api_key_id", "uuid"), (ApiKeyRequest, "created_at", "datetime"),
     (ApiKeyRequest, "path", "text"), (Message, "id", "uuid"), (Message, "flow_id", "uuid"),
     (Message, "text", "text"), (Message, "timestamp", "datetime"), (ApiKey, "last_used_at", "datetime"),
+    (ApiKeyRequest, "status", "integer"), (ApiKey, "total_uses", "integer"), (ApiKeyRequest, "client_ip", "address"),
 ]
 
 
@@ -32,14 +35,15 @@ def test_an_insert_parameter_is_what_get_db_prep_save_makes(model, attname, kind
     adapt = _adapter(field, connection)
     for value in VALUES[kind]:
         expected = None if value is None else field.get_db_prep_save(value, connection)
-        assert adapt(value) == expected, value
+        assert (type(adapt(value)), adapt(value)) == (type(expected), expected), value
 
 
 @pytest.mark.parametrize(("model", "attname", "kind"), COLUMNS)
 def test_a_lookup_parameter_is_what_get_db_prep_value_makes(model, attname, kind):
     field = column_field(model, attname)
     for value in VALUES[kind]:
-        assert prepared(model, attname, value) == field.get_db_prep_value(value, connection, prepared=False), value
+        expected = field.get_db_prep_value(value, connection, prepared=False)
+        assert (type(prepared(model, attname, value)), prepared(model, attname, value)) == (type(expected), expected), value
 
 
 def test_other_fields_take_the_generic_path(monkeypatch):

@@ -116,3 +116,23 @@ def test_many_writers_of_one_process_count_exactly_and_none_is_refused():
     user.refresh_from_db()
     assert (len(user.last_name), len(user.first_name)) == (144, 144)
     assert not lock().locked()
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT %s", "SELECT '%%s', %s WHERE x LIKE '%%a%%'", "UPDATE t SET a = %s WHERE b = %s", "SELECT 1",
+])
+def test_statements_are_rewritten_as_django_rewrites_them(query):
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+    with connection.cursor() as cursor:
+        ours = cursor.cursor.convert_query(query)
+    raw = connection.connection.cursor(factory=SQLiteCursorWrapper)
+    assert ours == raw.convert_query(query) and ours == cursor.cursor.convert_query(query)
+    assert cursor.cursor.convert_query("SELECT %(a)s", param_names=["a"]) == "SELECT :a"
+
+
+def test_a_remembered_statement_still_runs_with_its_parameters():
+    with connection.cursor() as cursor:
+        for value in ("one", "two"):
+            cursor.execute("SELECT %s, '%%'", [value])
+            assert cursor.fetchone() == (value, "%")
