@@ -103,7 +103,7 @@ KEY_ROUTE_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection,us
 def _schemathesis(live_server, tmp_path, *args):
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{live_server.url}{SCHEMA}?format=json",
-        "--workers", "1", "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
+        "--workers", os.environ.get("SCHEMATHESIS_WORKERS", "2"), "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
         "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261127"), "--no-color", "--request-timeout", "20",
         *args,
     ]
