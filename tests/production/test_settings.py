@@ -96,6 +96,11 @@ def test_the_sqlite_connection_really_runs_in_wal_mode_with_a_busy_timeout():
     with connection.cursor() as cursor:
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        assert cursor.execute("PRAGMA mmap_size").fetchone()[0] == 256 * 1024 * 1024  # reads without read() calls
+
+
+def test_the_sqlite_memory_map_can_be_sized_or_turned_off(tmp_path):
+    assert "mmap_size=0;" in settings_under(tmp_path, SQLITE_MMAP_SIZE="0")["db"]["OPTIONS"]["init_command"]
 
 
 def test_bench_endpoints_are_off_unless_asked_for(tmp_path):
