@@ -64,11 +64,20 @@ def peak_memory(work) -> int:
         tracemalloc.stop()
 
 
-def assert_linear(small, large, factor: int) -> None:
+def assert_linear(small, large, factor: int, attempts: int = 3) -> None:
     """``large`` does ``factor`` times the work of ``small``: allow 3x that in time and in memory
-    (tables grow by doubling), where quadratic work would take ``factor`` times more."""
-    time_small, time_large = best_time(small, 5), best_time(large)
-    assert time_large <= 3 * factor * max(time_small, 1e-4), (time_small, time_large)
+    (tables grow by doubling), where quadratic work would take ``factor`` times more.
+
+    A time is measured again (both sizes) when it misses: a burst of load on a shared machine can
+    slow one measurement past the bound, but quadratic work misses it on every attempt."""
+    timings = []
+    for _ in range(attempts):
+        time_small, time_large = best_time(small, 5), best_time(large)
+        timings.append((time_small, time_large))
+        if time_large <= 3 * factor * max(time_small, 1e-4):
+            break
+    else:
+        raise AssertionError(f"not linear in {attempts} attempts (small, large seconds): {timings}")
     memory_small, memory_large = peak_memory(small), peak_memory(large)
     assert memory_large <= 3 * factor * max(memory_small, 64 * 1024), (memory_small, memory_large)
 
