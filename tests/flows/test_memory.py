@@ -57,6 +57,15 @@ def test_should_store_message_off_stores_nothing(api_client, echo_flow, key):
     assert stored(echo_flow) == []
 
 
+def test_should_store_message_off_per_node_stores_only_the_other_node(api_client, echo_flow, key):
+    body = {"input_value": "half", "tweaks": {"ChatInput-b6UCc": {"should_store_message": False}}}
+    assert run(api_client, echo_flow, key, body).status_code == 200
+    assert [row[1:] for row in stored(echo_flow)] == [("Machine", "AI", "half")]
+    both_off = {node: {"should_store_message": False} for node in ("ChatInput-b6UCc", "ChatOutput-yK0AU")}
+    assert run(api_client, echo_flow, key, {"input_value": "none", "tweaks": both_off}).status_code == 200
+    assert [row[3] for row in stored(echo_flow)] == ["half"]
+
+
 def test_a_node_session_id_and_sender_name_are_kept(api_client, echo_flow, key):
     run(api_client, echo_flow, key, {"input_value": "x", "session_id": "run-session",
                                       "tweaks": {"ChatOutput-yK0AU": {"session_id": "own", "sender_name": "Bot"}}})
