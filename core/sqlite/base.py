@@ -13,6 +13,14 @@ The lock mirrors SQLite's own (``transaction_mode`` IMMEDIATE takes the write lo
 it adds no waiting SQLite would not impose. It is waited for at most the connection's busy
 timeout; past that the statement goes ahead and SQLite's busy handling decides, as before.
 
+It keeps the connections the requests close, up to ``IDLE_CONNECTIONS`` per database file and
+process, and hands them to the next request that opens one. Under ASGI a request's sync code
+(a page, the key management API) runs on a thread of its own and closes its connection when it
+ends; opening a new one cost more than half a millisecond (connect, Django's functions and
+pragmas, and SQLite parsing the whole schema again at the first statement), several times the
+query such a request makes. A connection goes back only clean: no transaction open, no error,
+the database file still the one it was opened on (a test suite recreates it).
+
 It also remembers the "qmark" form of the statements it has run: Django rewrites every
 statement's ``%s`` to ``?`` with a regular expression on each execution, which cost more than
 running the key check's own statements; the hot path runs the same few strings over and over.
@@ -21,13 +29,18 @@ running the key check's own statements; the hot path runs the same few strings o
 from __future__ import annotations
 
 import functools
+import os
 import threading
+from typing import Any
 
 from django.db.backends.sqlite3 import base
 
 _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+# Idle connections kept per database file and process (each holds SQLite's page cache).
+IDLE_CONNECTIONS = 8
 
 
 def write_lock(name: str) -> threading.Lock:
@@ -76,8 +89,76 @@ class CursorWrapper(base.SQLiteCursorWrapper):
         return super().convert_query(query, param_names=param_names)
 
 
+class _IdleConnections:
+    """The idle connections of this process to one database file, newest last.
+
+    Keyed by process: a connection must never be used on both sides of a fork. Each remembers
+    the file's identity (device, inode) when it was opened, and is dropped if the file changed.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[int, str], list[tuple[tuple[int, int], Any]]] = {}
+        self._guard = threading.Lock()
+
+    @staticmethod
+    def _identity(name: str) -> tuple[int, int] | None:
+        try:
+            info = os.stat(name)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def take(self, name: str):
+        identity = self._identity(name)
+        with self._guard:
+            idle = self._idle.get((os.getpid(), name))
+            while idle:
+                opened_on, connection = idle.pop()
+                if opened_on == identity:
+                    return connection
+                connection.close()  # the file was replaced: this one reads the old one
+        return None
+
+    def give_back(self, name: str, connection) -> bool:
+        """Keep ``connection`` for the next request; False when enough are kept already."""
+        identity = self._identity(name)
+        if identity is None:
+            return False
+        with self._guard:
+            idle = self._idle.setdefault((os.getpid(), name), [])
+            if len(idle) >= IDLE_CONNECTIONS:
+                return False
+            idle.append((identity, connection))
+            return True
+
+    def close_all(self) -> None:
+        with self._guard:
+            mine = [key for key in self._idle if key[0] == os.getpid()]
+            for key in mine:
+                for _, connection in self._idle.pop(key):
+                    connection.close()
+
+
+idle_connections = _IdleConnections()
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     holds_write_lock = False
+
+    def get_new_connection(self, conn_params):
+        if not self.is_in_memory_db():
+            connection = idle_connections.take(str(conn_params["database"]))
+            if connection is not None:
+                # As Django leaves a new one; a loaddata that failed half-way may have left
+                # constraint checks off.
+                connection.execute("PRAGMA foreign_keys = ON")
+                return connection
+        return super().get_new_connection(conn_params)
+
+    def _reusable(self) -> bool:
+        connection = self.connection
+        return (connection is not None and not self.is_in_memory_db() and not self.in_atomic_block
+                and not self.errors_occurred and not connection.in_transaction)
 
     def create_cursor(self, name=None):
         cursor = self.connection.cursor(factory=CursorWrapper)
@@ -123,6 +204,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self):
         try:
+            if self._reusable() and idle_connections.give_back(str(self.settings_dict["NAME"]), self.connection):
+                return
             super()._close()  # type: ignore[misc]  # not in django-stubs
         finally:
             self._release_write_lock()

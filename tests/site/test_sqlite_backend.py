@@ -1,14 +1,17 @@
 """core.sqlite: the writers of one process take turns on a lock of their own, which mirrors
-SQLite's write lock, is always given back, and never blocks a reader or waits forever."""
+SQLite's write lock, is always given back, and never blocks a reader or waits forever; and the
+connections a request closes are kept, clean ones only, for the next one opened."""
 
+import os
+import sqlite3
 import threading
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 
-from core.sqlite.base import write_lock
+from core.sqlite.base import IDLE_CONNECTIONS, idle_connections, write_lock
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -136,3 +139,98 @@ def test_a_remembered_statement_still_runs_with_its_parameters():
         for value in ("one", "two"):
             cursor.execute("SELECT %s, '%%'", [value])
             assert cursor.fetchone() == (value, "%")
+
+
+# --- Idle connections kept for the next request ------------------------------------------------------
+
+def opened_and_closed(work=None):
+    """Open a connection of its own (as a request's thread does), run ``work`` on it, close it;
+    return its raw SQLite connection."""
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    if work is not None:
+        work(wrapper)
+    wrapper.close()
+    return raw
+
+
+@pytest.fixture
+def no_idle_connections():
+    idle_connections.close_all()
+    yield
+    idle_connections.close_all()
+
+
+def test_a_closed_connection_is_handed_to_the_next_one_opened_and_works(no_idle_connections):
+    first = opened_and_closed()
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    assert wrapper.connection is first
+    with wrapper.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys")
+        assert cursor.fetchone() == (1,)
+    wrapper.close()
+
+
+def test_a_connection_left_in_a_transaction_or_after_an_error_is_closed_not_kept(no_idle_connections):
+    def in_transaction(wrapper):
+        wrapper._start_transaction_under_autocommit()
+        assert wrapper.connection.in_transaction
+
+    def failed(wrapper):
+        with pytest.raises(OperationalError), wrapper.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+        assert wrapper.errors_occurred
+
+    for work in (in_transaction, failed):
+        raw = opened_and_closed(work)
+        wrapper = connections.create_connection("default")
+        wrapper.ensure_connection()
+        assert wrapper.connection is not raw
+        wrapper.close()
+    assert not lock().locked()
+
+
+def test_constraint_checks_are_on_again_in_a_kept_connection(no_idle_connections):
+    raw = opened_and_closed(lambda wrapper: wrapper.disable_constraint_checking())
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    assert wrapper.connection is raw
+    assert wrapper.connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    wrapper.close()
+
+
+def test_at_most_the_bound_is_kept_and_never_across_a_fork(no_idle_connections, monkeypatch):
+    wrappers = [connections.create_connection("default") for _ in range(IDLE_CONNECTIONS + 3)]
+    for wrapper in wrappers:
+        wrapper.ensure_connection()
+    raws = [wrapper.connection for wrapper in wrappers]
+    for wrapper in wrappers:
+        wrapper.close()
+    kept = [raw for raw in raws if _is_open(raw)]
+    assert len(kept) == IDLE_CONNECTIONS
+    monkeypatch.setattr("core.sqlite.base.os.getpid", lambda: -1)  # as a forked child sees it
+    wrapper = connections.create_connection("default")
+    wrapper.ensure_connection()
+    assert wrapper.connection not in raws
+    wrapper.close()
+
+
+def test_a_connection_to_a_replaced_database_file_is_not_handed_out(tmp_path, no_idle_connections):
+    name = str(tmp_path / "replaced.sqlite3")
+    sqlite3.connect(name).close()
+    stale = sqlite3.connect(name, check_same_thread=False)
+    assert idle_connections.give_back(name, stale)
+    os.remove(name)
+    sqlite3.connect(name).close()  # a new file of the same name (a test suite recreates its database)
+    assert idle_connections.take(name) is None
+    assert not _is_open(stale)
+
+
+def _is_open(raw) -> bool:
+    try:
+        raw.execute("SELECT 1")
+    except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
+        return False
+    return True
