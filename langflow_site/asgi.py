@@ -3,7 +3,6 @@ import os
 import django
 from django.conf import settings
 from django.core import signals
-from django.core.asgi import get_asgi_application
 from django.db import close_old_connections, reset_queries
 
 from langflow_site.datadir import prepare
@@ -12,18 +11,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "langflow_site.settings")
 prepare()  # DATA_DIR, its secrets and the SQLite file, before the settings read them
 django.setup(set_prefix=False)
 
-from core.middleware import for_asgi  # noqa: E402  (needs the apps loaded)
+from core.asgi import ReusedThreadsASGIHandler  # noqa: E402  (needs the apps loaded)
+from core.middleware import for_asgi  # noqa: E402
 
 # Django's middleware, served by twins that run their hooks on the event loop (see the module).
 settings.MIDDLEWARE = for_asgi(settings.MIDDLEWARE)
 
-application = get_asgi_application()
+# Django's handler, each request's sync code on a thread reused from earlier requests (core.asgi).
+application = ReusedThreadsASGIHandler()
 
-# Under ASGI, Django gives each request a thread of its own for its sync code, made on first
-# use (asgiref's ThreadSensitiveContext). These two receivers of request_started would hop to it
-# at the start of every request, async runs included, only to find it new: it holds no
-# connection and no query log yet. So they are dropped here (a thread and a hop saved per
-# request); request_finished still closes whatever the request's own thread opened.
+# Under ASGI, Django gives each request a thread of its own for its sync code. These two
+# receivers of request_started would hop to it at the start of every request, async runs
+# included, only to find it clean: request_finished closed, on that thread, whatever the
+# previous request there had opened (and a thread whose request was cut short is not reused).
+# So they are dropped here (a hop saved per request).
 signals.request_started.disconnect(reset_queries)
 signals.request_started.disconnect(close_old_connections)
 
