@@ -215,20 +215,17 @@ def column_field(model: type[models.Model], name: str) -> models.Field:
     return field
 
 
-_lookup_adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _lookup_adapter(connection, *, model: type[models.Model], attname: str) -> Callable[[Any], Any]:
+    return _adapter(column_field(model, attname), connection, save=False)
+
+
+_lookup_adapters = _PerConnection(_lookup_adapter)
 
 
 def prepared(model: type[models.Model], attname: str, value, using: str = DEFAULT_DB_ALIAS):
     """``value`` as a parameter for the column of ``model.attname``, prepared as the ORM would
     (``get_db_prep_value``; the shortcuts of ``_adapter`` kept per connection)."""
-    connection = connections[using]
-    adapters = _lookup_adapters.get(connection)
-    if adapters is None:
-        adapters = _lookup_adapters[connection] = {}
-    adapt = adapters.get((model, attname))
-    if adapt is None:
-        adapt = adapters[(model, attname)] = _adapter(column_field(model, attname), connection, save=False)
-    return adapt(value)
+    return _lookup_adapters.get(connections[using], {"model": model, "attname": attname})(value)
 
 
 # --- INSERT -------------------------------------------------------------------------------------

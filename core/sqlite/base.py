@@ -92,8 +92,9 @@ class CursorWrapper(base.SQLiteCursorWrapper):
 class _IdleConnections:
     """The idle connections of this process to one database file, newest last.
 
-    Keyed by process: a connection must never be used on both sides of a fork. Each remembers
-    the file's identity (device, inode) when it was opened, and is dropped if the file changed.
+    Keyed by process: a connection must never be used on both sides of a fork. Each carries the
+    file's identity (device, inode) as it was when the connection was opened, and is dropped if
+    the file has changed since.
     """
 
     def __init__(self) -> None:
@@ -101,34 +102,35 @@ class _IdleConnections:
         self._guard = threading.Lock()
 
     @staticmethod
-    def _identity(name: str) -> tuple[int, int] | None:
+    def identity(name: str) -> tuple[int, int] | None:
         try:
             info = os.stat(name)
         except OSError:
             return None
         return info.st_dev, info.st_ino
 
-    def take(self, name: str):
-        identity = self._identity(name)
+    def take(self, name: str) -> tuple[tuple[int, int], Any] | None:
+        """An idle connection to the file ``name`` as it is now, with that identity; or None."""
+        identity = self.identity(name)
         with self._guard:
             idle = self._idle.get((os.getpid(), name))
             while idle:
                 opened_on, connection = idle.pop()
                 if opened_on == identity:
-                    return connection
+                    return opened_on, connection
                 connection.close()  # the file was replaced: this one reads the old one
         return None
 
-    def give_back(self, name: str, connection) -> bool:
-        """Keep ``connection`` for the next request; False when enough are kept already."""
-        identity = self._identity(name)
-        if identity is None:
+    def give_back(self, name: str, opened_on: tuple[int, int] | None, connection) -> bool:
+        """Keep ``connection`` (opened on the file whose identity was ``opened_on``) for the next
+        request; False when it cannot be told apart from a replaced file or enough are kept."""
+        if opened_on is None:
             return False
         with self._guard:
             idle = self._idle.setdefault((os.getpid(), name), [])
             if len(idle) >= IDLE_CONNECTIONS:
                 return False
-            idle.append((identity, connection))
+            idle.append((opened_on, connection))
             return True
 
     def close_all(self) -> None:
@@ -144,16 +146,22 @@ idle_connections = _IdleConnections()
 
 class DatabaseWrapper(base.DatabaseWrapper):
     holds_write_lock = False
+    _opened_on: tuple[int, int] | None = None  # the identity of the file the connection is on
 
     def get_new_connection(self, conn_params):
-        if not self.is_in_memory_db():
-            connection = idle_connections.take(str(conn_params["database"]))
-            if connection is not None:
-                # As Django leaves a new one; a loaddata that failed half-way may have left
-                # constraint checks off.
-                connection.execute("PRAGMA foreign_keys = ON")
-                return connection
-        return super().get_new_connection(conn_params)
+        if self.is_in_memory_db():
+            return super().get_new_connection(conn_params)
+        name = str(conn_params["database"])
+        kept = idle_connections.take(name)
+        if kept is not None:
+            self._opened_on, connection = kept
+            # As Django leaves a new one; a loaddata that failed half-way may have left
+            # constraint checks off.
+            connection.execute("PRAGMA foreign_keys = ON")
+            return connection
+        connection = super().get_new_connection(conn_params)
+        self._opened_on = idle_connections.identity(name)  # the file SQLite has just opened
+        return connection
 
     def _reusable(self) -> bool:
         connection = self.connection
@@ -204,7 +212,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self):
         try:
-            if self._reusable() and idle_connections.give_back(str(self.settings_dict["NAME"]), self.connection):
+            if self._reusable() and idle_connections.give_back(
+                    str(self.settings_dict["NAME"]), self._opened_on, self.connection):
                 return
             super()._close()  # type: ignore[misc]  # not in django-stubs
         finally:

@@ -45,7 +45,7 @@ async def serve(handler, path: str = "/health") -> int:
 
 @pytest.fixture
 def finished_on():
-    """The thread each request ended on, and whether it held a database connection then."""
+    """The thread each request ended on."""
     seen = []
 
     def note(**kwargs):

@@ -221,11 +221,18 @@ def test_a_connection_to_a_replaced_database_file_is_not_handed_out(tmp_path, no
     name = str(tmp_path / "replaced.sqlite3")
     sqlite3.connect(name).close()
     stale = sqlite3.connect(name, check_same_thread=False)
-    assert idle_connections.give_back(name, stale)
+    assert idle_connections.give_back(name, idle_connections.identity(name), stale)
     os.remove(name)
     sqlite3.connect(name).close()  # a new file of the same name (a test suite recreates its database)
     assert idle_connections.take(name) is None
     assert not _is_open(stale)
+    # Replaced while the connection was in use: it is kept with the file it was opened on.
+    opened_on, in_use = idle_connections.identity(name), sqlite3.connect(name, check_same_thread=False)
+    os.remove(name)
+    sqlite3.connect(name).close()
+    assert idle_connections.give_back(name, opened_on, in_use)
+    assert idle_connections.take(name) is None
+    assert not _is_open(in_use)
 
 
 def _is_open(raw) -> bool:
