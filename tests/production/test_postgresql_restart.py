@@ -55,10 +55,11 @@ def test_requests_fail_with_json_503_while_postgresql_restarts_then_recover(clus
         stop.set()
         load.join(timeout=30)
         assert set(server.worker_pids()) == workers, "the app servers were not restarted"
+        server_log = server.log_path.read_text(errors="replace")
     result = outcome["result"]
 
     assert result.failures == [], "gunicorn itself must keep answering"
-    assert set(result.statuses()) <= {200, 503}
+    assert set(result.statuses()) <= {200, 503}, server_errors(server_log)
     assert result.statuses(until=down_at), "requests succeeded before the restart"
     outage = [reply for at, reply in result.replies if reply.status == 503]
     assert outage, "the outage must be visible as 503s"
@@ -69,3 +70,13 @@ def test_requests_fail_with_json_503_while_postgresql_restarts_then_recover(clus
     # Once PostgreSQL is back, each worker's pool reconnects by itself (connections are checked when taken).
     recovered = result.statuses(since=up_at + 1)
     assert recovered and set(recovered) == {200}
+
+
+def server_errors(log: str, lines_after: int = 40) -> str:
+    """The server's own error reports (Django logs each 500 as "Internal Server Error", uvicorn an
+    exception that left the application as "Exception in ASGI application", each with its trace),
+    for a failure to show what the site answered 500 for."""
+    lines = log.splitlines()
+    markers = ("Internal Server Error", "Exception in ASGI application")
+    found = [index for index, line in enumerate(lines) if any(marker in line for marker in markers)]
+    return "\n".join("\n".join(lines[index:index + lines_after]) for index in found[:3]) or "no error in the server log"
