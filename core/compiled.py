@@ -233,8 +233,8 @@ def prepared(model: type[models.Model], attname: str, value, using: str = DEFAUL
 @dataclass(frozen=True)
 class _CompiledInsert:
     sql: str
-    adapters: tuple[Callable[[Any], Any], ...]  # per column: value -> parameter
-
+    adapters: tuple[Callable[[Any], Any], ...]  # per column given in the rows: value -> parameter
+    constants: tuple[Any, ...]  # the parameters of the constant columns, prepared once
 
 def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[[Any], Any]:
     """How a value of ``field`` becomes a parameter, as ``field.get_db_prep_save`` makes it, with
@@ -269,21 +269,29 @@ def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[
 
 class CompiledInsert:
     """An INSERT of rows of ``model`` from dicts of attnames, the values prepared by the same
-    fields ``Model(**row).save()`` would use. The variant is the set of columns given."""
+    fields ``Model(**row).save()`` would use. The variant is the set of columns given.
 
-    def __init__(self, model: type[models.Model]):
+    ``constants`` are columns every row gets the same value in (attname: value): prepared once
+    per connection, not once per row.
+    """
+
+    def __init__(self, model: type[models.Model], *, constants: dict[str, Any] | None = None):
         self._model = model
+        self._constants = dict(constants or {})
         self._compiled = _PerConnection(self._compile)
 
     def _compile(self, connection, *, attnames: tuple[str, ...]) -> _CompiledInsert:
         quote = connection.ops.quote_name
         meta = self._model._meta
         fields = tuple(column_field(self._model, name) for name in attnames)
-        columns = ", ".join(quote(field.column) for field in fields)
-        placeholders = ", ".join(["%s"] * len(fields))
+        constant_fields = tuple(column_field(self._model, name) for name in self._constants)
+        columns = ", ".join(quote(field.column) for field in fields + constant_fields)
+        placeholders = ", ".join(["%s"] * (len(fields) + len(constant_fields)))
         return _CompiledInsert(
             sql=f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",
             adapters=tuple(_adapter(field, connection) for field in fields),
+            constants=tuple(_adapter(field, connection)(value)
+                            for field, value in zip(constant_fields, self._constants.values(), strict=True)),
         )
 
     def insert(self, row: dict[str, Any], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -296,8 +304,9 @@ class CompiledInsert:
             return
         connection = connections[using]
         compiled = self._compiled.get(connection, {"attnames": tuple(rows[0])})
-        adapters = compiled.adapters
-        params = [[adapt(value) for adapt, value in zip(adapters, row.values(), strict=True)] for row in rows]
+        adapters, constants = compiled.adapters, compiled.constants
+        params = [[*(adapt(value) for adapt, value in zip(adapters, row.values(), strict=True)), *constants]
+                  for row in rows]
         with connection.cursor() as cursor:
             if len(params) == 1:
                 cursor.execute(compiled.sql, params[0])

@@ -21,6 +21,7 @@ since the pool of threads is itself bounded, unless the job left it in error.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import weakref
 from collections.abc import Callable
@@ -72,4 +73,6 @@ async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if free is None:
         free = _free_threads[loop] = asyncio.Semaphore(settings.DB_POOL_SIZE)
     async with free:
-        return await sync_to_async(_job, thread_sensitive=False, executor=_threads())(function, args, kwargs)
+        # The executor's own hand-off, with the caller's context: asgiref's sync_to_async did the
+        # same with several layers more per call, and a run makes two.
+        return await loop.run_in_executor(_threads(), contextvars.copy_context().run, _job, function, args, kwargs)

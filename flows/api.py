@@ -36,6 +36,7 @@ from .serializers import (
     RunRequestSerializer,
     RunResponseSerializer,
     StreamQuerySerializer,
+    run_request_fields,
 )
 
 logger = logging.getLogger("flows.api")
@@ -276,7 +277,7 @@ class RunView(AwaitedRunView):
     )
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
-        body = dict(self.validated(RunRequestSerializer, request.data))
+        body = run_request_fields(request.data)
         stream = body.pop("stream") or (
             "stream" in request.query_params and self.validated(StreamQuerySerializer, request.query_params)["stream"]
         )
@@ -293,7 +294,7 @@ class ProcessView(AwaitedRunView):
                    responses={200: ProcessResponseSerializer, **RUN_ERRORS})
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
-        body = self.validated(RunRequestSerializer, request.data)
+        body = run_request_fields(request.data)
         plan = services.plan_run(
             flow=flow, output_type="any", inputs=body.get("inputs"), tweaks=body.get("tweaks"),
             session_id=body.get("session_id"), input_value=body.get("input_value"),

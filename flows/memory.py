@@ -112,7 +112,11 @@ def prune_flow_messages(flow_id: str) -> int:
     return deleted
 
 
-_insert_message = CompiledInsert(Message)
+# What every stored message has the same of, prepared once (core.compiled).
+_insert_message = CompiledInsert(Message, constants={
+    "files": [], "properties": default_properties(), "category": "message", "content_blocks": [],
+    "error": False, "edit": False,
+})
 
 
 def store_messages(flow_id: str, messages: list[EngineMessage]) -> None:
@@ -135,9 +139,7 @@ def store_message_batches(batches: list[tuple[str, list[EngineMessage]]]) -> Non
             rows.append({
                 "id": _message_id(message.id), "flow_id": flow_id, "session_id": message.session_id,
                 "sender": message.sender, "sender_name": message.sender_name, "text": message.text,
-                "timestamp": now + datetime.timedelta(microseconds=len(rows)), "files": [],
-                "properties": default_properties(), "category": "message", "content_blocks": [],
-                "error": False, "edit": False,
+                "timestamp": now + datetime.timedelta(microseconds=len(rows)),
             })
     using = router.db_for_write(Message)
     with transaction.atomic(using=using):

@@ -1,9 +1,11 @@
+import gc
 import os
 
 import django
 from django.conf import settings
 from django.core import signals
 from django.db import close_old_connections, reset_queries
+from django.urls import get_resolver
 
 from langflow_site.datadir import prepare
 
@@ -31,3 +33,11 @@ signals.request_started.disconnect(close_old_connections)
 from langflow_site.startup import on_server_start  # noqa: E402  (needs Django set up)
 
 on_server_start()
+
+# Every view imported now rather than at the first request; then what the process holds from
+# its start (modules, settings, URL patterns: nearly all its objects) is moved out of the
+# garbage collector's reach: each full collection walked all of it again, and a busy worker
+# allocates enough to run them often. Now a collection walks only what requests made since.
+get_resolver().url_patterns  # noqa: B018  (the URLconf's imports)
+gc.collect()
+gc.freeze()

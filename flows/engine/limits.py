@@ -18,6 +18,7 @@ Sizes are bytes of UTF-8 (JSON escapes included for the answer).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .errors import FlowError
 
 # Strings are measured this many characters at a time, so that measuring never copies much.
 _CHUNK = 1 << 16
+_json_string = json.encoder.encode_basestring  # the ensure_ascii=False one, in C
 # Bytes JSON writes for a character beyond its UTF-8 bytes: one more for '"', '\\' and the short
 # escapes (\n, \t...), five more for other control characters (\u00XX), three more for U+2028
 # and U+2029, which DRF's renderer escapes (\u2028, six bytes for three).
@@ -83,6 +85,9 @@ def text_size(text: str) -> int:
 
 def json_string_size(text: str) -> int:
     """Bytes of ``text`` as a JSON string, quotes and escapes included (``ensure_ascii=False``)."""
+    if len(text) <= _CHUNK and text.isascii():
+        # The json module's own (C) string encoder; in ASCII each character is one byte.
+        return len(_json_string(text))
     size = 2
     for start in range(0, len(text), _CHUNK):
         raw = text[start:start + _CHUNK].encode("utf-8", "surrogatepass")

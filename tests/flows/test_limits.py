@@ -67,6 +67,15 @@ def test_json_size_is_at_least_what_json_writes_and_close_to_it(value):
     assert written <= json_size(value) <= written * 1.1 + 64
 
 
+@pytest.mark.parametrize("text", [
+    "", "plain", "quote \" backslash \\ newline \n tab \t bell \x07 nul \x00 del \x7f", "é and 😀",
+    "x" * 70_000, "\x01" * 70_000, "é" * 70_000,
+])
+def test_a_string_measures_exactly_what_json_writes(text):
+    # Short ASCII strings take the json module's encoder, the rest the chunked count: both exact.
+    assert json_string_size(text) == len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+
+
 def test_a_control_character_counts_six_bytes_in_json():
     assert json_string_size("\x01" * 1000) == 2 + 6 * 1000
     assert json_string_size("\n" * 1000) == 2 + 2 * 1000
