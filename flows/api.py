@@ -10,7 +10,8 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.template.response import SimpleTemplateResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -37,6 +38,7 @@ from .serializers import (
     RunResponseSerializer,
     StreamQuerySerializer,
     run_request_fields,
+    stream_asked,
 )
 
 logger = logging.getLogger("flows.api")
@@ -216,6 +218,17 @@ class FlowIdRequiredView(APIView):
         raise Http404(FLOW_ID_REQUIRED)
 
 
+def sent_as_rendered(response):
+    """A rendered DRF ``Response`` as a plain ``HttpResponse`` with the same status, headers and body.
+
+    Django calls ``render()`` on any response that has one, on a thread (a hand-off to it and back),
+    even when it was rendered already: an async view's rendered answer goes out as it is.
+    """
+    if not isinstance(response, SimpleTemplateResponse):
+        return response  # a stream, or already plain
+    return HttpResponse(response.content, status=response.status_code, headers=dict(response.items()))
+
+
 class PendingRun(Response):
     """The sync half's answer on a run endpoint: the planned run, for the async half to await."""
 
@@ -238,12 +251,18 @@ class AwaitedRunView(FlowAPIView):
     def as_view(cls, **initkwargs):
         sync_view = super().as_view(**initkwargs)
 
+        def sync_half(request, *args, **kwargs):
+            response = sync_view(request, *args, **kwargs)
+            if isinstance(response, Response) and not isinstance(response, PendingRun):
+                response.render()  # an answer of the sync half (a refusal): rendered on its thread
+            return response
+
         async def view(request, *args, **kwargs):
-            response = await dbthreads.run(sync_view, request, *args, **kwargs)
+            response = await dbthreads.run(sync_half, request, *args, **kwargs)
             if isinstance(response, PendingRun):
                 # DRF's finalize_response set the renderer context, the view among it.
                 response = await response.renderer_context["view"].finish_run(response)  # type: ignore[attr-defined]
-            return response
+            return sent_as_rendered(response)
 
         # DRF's marks (cls, initkwargs, csrf_exempt: SessionAuthentication enforces CSRF) carry over.
         return functools.update_wrapper(view, sync_view)
@@ -278,9 +297,7 @@ class RunView(AwaitedRunView):
     def post(self, request, flow_ref):
         flow = self.get_flow(flow_ref, FlowPermission.RUN, with_data=False)
         body = run_request_fields(request.data)
-        stream = body.pop("stream") or (
-            "stream" in request.query_params and self.validated(StreamQuerySerializer, request.query_params)["stream"]
-        )
+        stream = body.pop("stream") or stream_asked(request.query_params)
         plan = services.plan_run(flow=flow, stream=stream, request_variables=from_headers(request.headers), **body)
         return PendingRun(plan, services.stream_planned if stream else services.run_planned)
 

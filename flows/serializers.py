@@ -173,6 +173,21 @@ class StreamQuerySerializer(serializers.Serializer):
     stream = serializers.BooleanField(default=False)
 
 
+def stream_asked(query_params) -> bool:
+    """``?stream=...`` as ``StreamQuerySerializer`` reads it; a spelling of true or false (the
+    usual case) is read without building the serializer, anything else goes through it."""
+    value = query_params.get("stream")
+    if value is None:
+        return False
+    if value in serializers.BooleanField.TRUE_VALUES:
+        return True
+    if value in serializers.BooleanField.FALSE_VALUES:
+        return False
+    serializer = StreamQuerySerializer(data=query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["stream"]
+
+
 class FlowUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A Langflow export: one flow, a list, or {\"flows\": [...]}.")
 

@@ -68,3 +68,25 @@ values = st.one_of(texts, st.booleans(), st.integers(), st.floats(allow_nan=Fals
 @given(st.dictionaries(st.sampled_from(FIELDS + ("other",)), values, max_size=5))
 def test_same_result_for_any_body(body):
     assert_same(body)
+
+
+@pytest.mark.parametrize("query", [
+    "", "stream=true", "stream=false", "stream=1", "stream=0", "stream=True", "stream=off", "stream=yes",
+    "stream=", "stream=maybe", "stream=false&stream=true", "stream=true&stream=no", "other=1",
+])
+def test_stream_asked_reads_the_query_as_the_serializer_does(query):
+    from django.http import QueryDict
+
+    from flows.serializers import StreamQuerySerializer, stream_asked
+
+    params = QueryDict(query)
+    serializer = StreamQuerySerializer(data=params)
+    if serializer.is_valid():
+        expected = ("valid", serializer.validated_data["stream"])
+    else:
+        expected = ("invalid", serializer.errors)
+    try:
+        got = ("valid", stream_asked(params))
+    except ValidationError as error:
+        got = ("invalid", error.detail)
+    assert got == expected
