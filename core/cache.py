@@ -33,11 +33,14 @@ _SELECT = "SELECT {value} FROM {table} WHERE {key} = %s AND {expires} > %s"
 _SWAP = "UPDATE {table} SET {value} = %s WHERE {key} = %s AND {value} = %s"
 
 
+# Kept by the module, not by the cache object: Django makes a cache object per thread and per
+# async context, so each database-thread job (core.dbthreads, a context of its own) gets a new
+# one. Both are the same for every object of a table (races only write the same value twice).
+_statements: dict[tuple[str, str, str], str] = {}  # (table, vendor, template) -> SQL
+_clock: dict[str, tuple[int, object]] = {}  # vendor -> (second, that second adapted for the database)
+
+
 class DatabaseCache(db.DatabaseCache):
-    def __init__(self, table, params):
-        super().__init__(table, params)
-        self._statements: dict[tuple[str, str], str] = {}
-        self._clock: dict[str, tuple[int, object]] = {}  # vendor -> (second, that second adapted for the database)
 
     def get(self, key, default=None, version=None):
         key = self.make_and_validate_key(key, version=version)
@@ -63,21 +66,22 @@ class DatabaseCache(db.DatabaseCache):
                     return new_value
 
     def _sql(self, connection, template: str) -> str:
-        sql = self._statements.get((connection.vendor, template))
+        sql = _statements.get((self._table, connection.vendor, template))  # type: ignore[attr-defined]
         if sql is None:
             quote = connection.ops.quote_name
-            sql = self._statements[connection.vendor, template] = template.format(
+            sql = _statements[self._table, connection.vendor, template] = template.format(  # type: ignore[attr-defined]
                 table=quote(self._table),  # type: ignore[attr-defined]  # DatabaseCache's own, not in django-stubs
                 key=quote("cache_key"), value=quote("value"), expires=quote("expires"))
         return sql
 
-    def _now(self, connection):
+    @staticmethod
+    def _now(connection):
         """The current second as the database compares it (expiries are whole seconds), adapted once a second."""
         second = int(time.time())
-        cached = self._clock.get(connection.vendor)
+        cached = _clock.get(connection.vendor)
         if cached is None or cached[0] != second:
             now = datetime.datetime.fromtimestamp(second, tz=datetime.UTC)
-            cached = self._clock[connection.vendor] = (second, connection.ops.adapt_datetimefield_value(now))
+            cached = _clock[connection.vendor] = (second, connection.ops.adapt_datetimefield_value(now))
         return cached[1]
 
     @staticmethod

@@ -20,6 +20,9 @@ handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"
 
 urlpatterns = [
+    # Django tries the patterns in order: the run endpoints, the hot path, come first (no other
+    # route starts with api/v1/flows/, run/, process/ or monitor/).
+    path("api/v1/", include("flows.api_urls")),
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/users/whoami", WhoAmIView.as_view(), name="whoami"),
@@ -31,7 +34,6 @@ urlpatterns = [
     path("api/v1/mcp/", McpView.as_view(authentication_classes=KEY_OR_BEARER), name="mcp"),
     path("api/v1/", include("webhooks.api_urls")),
     path("api/v1/", include("flows.knowledge_api_urls")),
-    path("api/v1/", include("flows.api_urls")),
     path("api/v2/", include("files.api_urls")),
     # The browser UI (server-rendered pages).
     path("", RedirectView.as_view(pattern_name="flows:list"), name="home"),
