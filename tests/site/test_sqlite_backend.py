@@ -241,3 +241,99 @@ def _is_open(raw) -> bool:
     except sqlite3.ProgrammingError:  # "Cannot operate on a closed database."
         return False
     return True
+
+
+# --- Between processes: the lock file -------------------------------------------------------------
+
+HOLD_IN_ANOTHER_PROCESS = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+fcntl.flock(fd, fcntl.LOCK_UN)
+"""
+
+
+def hold_in_another_process(path, seconds):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_IN_ANOTHER_PROCESS, str(path), str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_writer_waits_for_another_process_and_goes_in_as_soon_as_it_lets_go(tmp_path):
+    from core.sqlite.base import FileLock
+
+    path = tmp_path / "db.sqlite3-writelock"
+    holder = hold_in_another_process(path, 0.4)
+    between_processes = FileLock(str(path))
+    started = time.monotonic()
+    assert between_processes.acquire(time.monotonic() + 10)
+    waited = time.monotonic() - started
+    assert 0.2 < waited < 2  # waited for the other process, not for a busy timeout's whole length
+    between_processes.release()
+    holder.wait(timeout=10)
+
+
+def test_a_writer_gives_up_on_the_lock_file_at_its_deadline(tmp_path):
+    from core.sqlite.base import FileLock
+
+    path = tmp_path / "db.sqlite3-writelock"
+    holder = hold_in_another_process(path, 3)
+    started = time.monotonic()
+    assert not FileLock(str(path)).acquire(time.monotonic() + 0.2)
+    assert time.monotonic() - started < 1.5
+    holder.kill()
+    holder.wait(timeout=10)
+
+
+def test_the_lock_file_is_opened_again_in_a_forked_process(tmp_path, monkeypatch):
+    from core.sqlite import base as sqlite_base
+
+    between_processes = sqlite_base.FileLock(str(tmp_path / "db.sqlite3-writelock"))
+    assert between_processes.acquire(time.monotonic() + 1)
+    first = between_processes._fd
+    between_processes.release()
+    monkeypatch.setattr(sqlite_base.os, "getpid", lambda: -1)  # as a child sees itself after fork
+    assert between_processes.acquire(time.monotonic() + 1)
+    assert between_processes._fd != first  # its own open file, whose lock the parent's does not share
+    between_processes.release()
+    os.close(first)
+
+
+def test_a_transaction_on_a_database_file_holds_the_lock_file(tmp_path):
+    import subprocess
+    import sys
+
+    from core.sqlite.base import file_lock
+
+    name = str(tmp_path / "db.sqlite3")
+    probe = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+             "except BlockingIOError:\n    print('taken')\n")
+
+    def seen_from_another_process() -> str:
+        return subprocess.run([sys.executable, "-c", probe, f"{name}-writelock"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+
+    other = connections.create_connection("default")
+    other.settings_dict = {**other.settings_dict, "NAME": name}
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("CREATE TABLE t (n integer)")
+        # As transaction.atomic begins and ends a transaction (BEGIN IMMEDIATE here).
+        other.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+        with other.cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+        assert other.holds_write_lock and other._file_lock is file_lock(name)
+        assert seen_from_another_process() == "taken"
+        other.commit()
+        other.set_autocommit(True)
+        assert not other.holds_write_lock and other._file_lock is None
+        assert seen_from_another_process() == "free"
+    finally:
+        other.close()
