@@ -2,7 +2,9 @@
 
 Usage: ``python -m tests.production.sqlite_writers MODE ITERATIONS START_AT KEY_NAME`` in the
 site's environment; prints ``{"committed": n, "locked": n}`` as JSON. MODE is the SQLite
-``transaction_mode`` to use (the site's setting is IMMEDIATE; DEFERRED shows why).
+``transaction_mode`` to use: IMMEDIATE is the site's setting, with its backend (``core.sqlite``:
+writers take turns, in a process and between processes); DEFERRED, with Django's own backend
+and none of those turns, shows why.
 """
 
 import json
@@ -16,7 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "langflow_site.settings")
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import OperationalError, transaction  # noqa: E402
+from django.db import OperationalError, connections, transaction  # noqa: E402
 from django.db.models import F  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -25,6 +27,10 @@ from apikeys.models import ApiKey  # noqa: E402
 
 def main(mode: str, iterations: int, start_at: float, key_name: str) -> dict:
     settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] = mode  # read when the connection opens
+    if mode == "DEFERRED":
+        connections["default"].close()
+        settings.DATABASES["default"]["ENGINE"] = "django.db.backends.sqlite3"
+        del connections["default"]  # made again at the next query, with Django's own backend
     key = ApiKey.objects.get(name=key_name)
     committed = locked = 0
     time.sleep(max(0.0, start_at - time.time()))  # every writer starts together

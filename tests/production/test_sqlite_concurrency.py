@@ -44,7 +44,8 @@ def test_concurrent_read_then_write_transactions_all_commit_without_database_is_
 
 
 def test_the_same_writers_in_deferred_mode_do_hit_database_is_locked(site):
-    """The control: without IMMEDIATE transactions this workload fails, so the test above means something."""
+    """The control: with Django's own backend and deferred transactions this workload fails, so
+    the test above means something."""
     env, _ = site
     results = run_writers(env, "DEFERRED")
     assert sum(r["locked"] for r in results) > 0
