@@ -13,8 +13,9 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.db import DataError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.template.response import SimpleTemplateResponse
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
@@ -30,6 +31,21 @@ NOT_UTF8 = "The request is not valid UTF-8 text."
 VALUE_OUT_OF_RANGE = "A value in the request is out of range."
 BAD_REQUEST = "The request could not be understood."
 
+
+
+def sent_as_rendered(response):
+    """A DRF ``Response`` rendered and handed back as a plain ``HttpResponse`` (same status,
+    headers and body); any other response as it is.
+
+    For the async views that do their sync half on a database thread (``core.dbthreads``):
+    Django calls ``render()`` on any response that has one, through a hand-off to a thread and
+    back, even when it was rendered already. Rendered here (JSON, on the loop), it goes out as it is.
+    """
+    if not isinstance(response, SimpleTemplateResponse):
+        return response
+    if not response.is_rendered:
+        response.render()
+    return HttpResponse(response.content, status=response.status_code, headers=dict(response.items()))
 
 def _flatten(errors, prefix="") -> list[str]:
     if isinstance(errors, dict):

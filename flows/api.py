@@ -10,8 +10,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.template.response import SimpleTemplateResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -20,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dbthreads
-from core.api import KeyGrants
+from core.api import KeyGrants, sent_as_rendered
 from core.openapi import ErrorSerializer
 from variables.resolve import from_headers
 
@@ -218,17 +217,6 @@ class FlowIdRequiredView(APIView):
         raise Http404(FLOW_ID_REQUIRED)
 
 
-def sent_as_rendered(response):
-    """A rendered DRF ``Response`` as a plain ``HttpResponse`` with the same status, headers and body.
-
-    Django calls ``render()`` on any response that has one, on a thread (a hand-off to it and back),
-    even when it was rendered already: an async view's rendered answer goes out as it is.
-    """
-    if not isinstance(response, SimpleTemplateResponse):
-        return response  # a stream, or already plain
-    return HttpResponse(response.content, status=response.status_code, headers=dict(response.items()))
-
-
 class PendingRun(Response):
     """The sync half's answer on a run endpoint: the planned run, for the async half to await."""
 
@@ -251,14 +239,8 @@ class AwaitedRunView(FlowAPIView):
     def as_view(cls, **initkwargs):
         sync_view = super().as_view(**initkwargs)
 
-        def sync_half(request, *args, **kwargs):
-            response = sync_view(request, *args, **kwargs)
-            if isinstance(response, Response) and not isinstance(response, PendingRun):
-                response.render()  # an answer of the sync half (a refusal): rendered on its thread
-            return response
-
         async def view(request, *args, **kwargs):
-            response = await dbthreads.run(sync_half, request, *args, **kwargs)
+            response = await dbthreads.run(sync_view, request, *args, **kwargs)
             if isinstance(response, PendingRun):
                 # DRF's finalize_response set the renderer context, the view among it.
                 response = await response.renderer_context["view"].finish_run(response)  # type: ignore[attr-defined]
@@ -275,10 +257,7 @@ class AwaitedRunView(FlowAPIView):
         else:
             stream = pending.finish is services.stream_planned
             response = event_stream(outcome) if stream else Response(outcome)
-        response = self.finalize_response(self.request, response)
-        if isinstance(response, Response):
-            response.render()  # here, rather than on a thread of Django's
-        return response
+        return self.finalize_response(self.request, response)  # rendered by as_view's sent_as_rendered
 
 
 class RunView(AwaitedRunView):

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import dbthreads
-from core.api import SharedDataKeyGrants
+from core.api import SharedDataKeyGrants, sent_as_rendered
 from core.openapi import ErrorSerializer
 from knowledge import services
 from knowledge.models import KnowledgeBase
@@ -248,7 +248,7 @@ class KnowledgeBaseIngestView(KnowledgeAPIView):
             response = await dbthreads.run(sync_view, request, *args, **kwargs)
             if isinstance(response, PendingIngestion):
                 response = await response.view.finish(response)
-            return response
+            return sent_as_rendered(response)
 
         return functools.update_wrapper(view, sync_view)
 
@@ -320,6 +320,4 @@ class KnowledgeBaseIngestView(KnowledgeAPIView):
                 "files_processed": len(pending.file_names), "chunks_created": created,
                 "file_names": pending.file_names,
             })
-        response = self.finalize_response(self.request, response)
-        response.render()
-        return response
+        return self.finalize_response(self.request, response)  # rendered by as_view (sent_as_rendered)

@@ -40,6 +40,7 @@ from mcp_types.jsonrpc import INVALID_PARAMS, INVALID_REQUEST
 from rest_framework.response import Response
 
 from core import dbthreads
+from core.api import sent_as_rendered
 from core.parsers import BodyTooLarge, refuse_declared_oversize
 from variables.resolve import from_headers
 
@@ -165,7 +166,7 @@ class McpView(FlowAPIView):
             admitted = await dbthreads.run(sync_view, request, *args, **kwargs)
             if isinstance(admitted, McpRequest):
                 return await serve_mcp(request, admitted.body_bytes, admitted.principal)
-            return admitted
+            return sent_as_rendered(admitted)
 
         return functools.update_wrapper(view, sync_view)
 

@@ -170,10 +170,8 @@ class ResponsesView(AwaitedRunView):
                 response = Response(pending.shape.response("completed", text=answer_text(result)))
         except Exception as exc:  # noqa: BLE001 - handle_exception answers what it knows, re-raises the rest
             response = self.handle_exception(exc)
-        response = self.finalize_response(self.request, response)  # type: ignore[arg-type]  # any response
-        if isinstance(response, Response):
-            response.render()
-        return response
+        # Any response; rendered by AwaitedRunView.as_view (core.api.sent_as_rendered).
+        return self.finalize_response(self.request, response)  # type: ignore[arg-type]
 
 
 def _event_stream(lines) -> StreamingHttpResponse:
