@@ -122,11 +122,32 @@ class RunRequestSerializer(serializers.Serializer):
     stream = serializers.BooleanField(required=False, default=False)
 
 
-# The run body's fields by how a plainly valid value looks: a text (session_id at most 255
-# characters), one of a few choices, an object, a boolean. See ``run_request_fields``.
-_RUN_TEXTS = {"input_value": None, "output_component": None, "session_id": 255}
-_RUN_CHOICES = {"input_type": frozenset(INPUT_TYPES), "output_type": frozenset(OUTPUT_TYPES)}
-_RUN_OBJECTS = ("tweaks", "inputs")
+def _plain_value_test(field: serializers.Field):
+    """A test that a value of ``field`` needs none of its work: the field would give it back as it
+    is (an object: as a copy). Read from the field's own declaration, so the two cannot drift."""
+    allow_null = field.allow_null
+    if isinstance(field, serializers.ChoiceField):
+        listed = frozenset(field.choices)
+        return lambda value: (value is None and allow_null) or (type(value) is str and value in listed)
+    if isinstance(field, serializers.CharField):
+        longest, trimmed, allow_blank = field.max_length, field.trim_whitespace, field.allow_blank
+        # ASCII and no NUL: nothing the field's validators refuse (NUL, surrogates) or it converts.
+        return lambda value: (value is None and allow_null) or (
+            type(value) is str and value.isascii() and "\x00" not in value
+            and (longest is None or len(value) <= longest)
+            and (allow_blank or value != "")
+            and (not trimmed or value == value.strip()))
+    if isinstance(field, serializers.DictField):
+        return lambda value: (value is None and allow_null) or type(value) is dict
+    if isinstance(field, serializers.BooleanField):
+        return lambda value: value is True or value is False
+    return lambda value: False  # a field of another kind: always the serializer's way
+
+
+# Each field of the run body: (a test that a value is plainly valid, its default or ``empty``).
+_RUN_FIELDS = {name: (_plain_value_test(field), field.default)
+               for name, field in RunRequestSerializer().fields.items()}
+_RUN_DEFAULTS = {name: default for name, (_, default) in _RUN_FIELDS.items() if default is not serializers.empty}
 
 
 def run_request_fields(data: Any) -> dict[str, Any]:
@@ -140,28 +161,14 @@ def run_request_fields(data: Any) -> dict[str, Any]:
     tests hold the two to the same result.
     """
     if type(data) is dict:
-        fields: dict[str, Any] = {"input_type": "chat", "output_type": "chat", "stream": False}
+        fields: dict[str, Any] = dict(_RUN_DEFAULTS)
         for name, value in data.items():
-            if name in _RUN_TEXTS:
-                limit = _RUN_TEXTS[name]
-                plain = value is None or (
-                    type(value) is str and value.isascii() and "\x00" not in value
-                    and (limit is None or len(value) <= limit)
-                    # input_value is taken as sent; the other texts are trimmed, so must need none
-                    and (name == "input_value" or value == value.strip()))
-            elif name in _RUN_CHOICES:
-                plain = type(value) is str and value in _RUN_CHOICES[name]
-            elif name in _RUN_OBJECTS:
-                plain = value is None or type(value) is dict
-                if plain and value is not None:
-                    value = dict(value)
-            elif name == "stream":
-                plain = value is True or value is False
-            else:
+            known = _RUN_FIELDS.get(name)
+            if known is None:
                 continue  # not a field of the body: ignored, as the serializer ignores it
-            if not plain:
+            if not known[0](value):
                 break
-            fields[name] = value
+            fields[name] = dict(value) if type(value) is dict else value
         else:
             return fields
     serializer = RunRequestSerializer(data=data)
