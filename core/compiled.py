@@ -236,6 +236,7 @@ class _CompiledInsert:
     adapters: tuple[Callable[[Any], Any], ...]  # per column given in the rows: value -> parameter
     constants: tuple[Any, ...]  # the parameters of the constant columns, prepared once
 
+
 def _adapter(field: models.Field, connection, *, save: bool = True) -> Callable[[Any], Any]:
     """How a value of ``field`` becomes a parameter, as ``field.get_db_prep_save`` makes it, with
     shortcuts for the values the hot path writes (text, UUIDs, aware datetimes, integers, IPv4

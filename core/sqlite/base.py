@@ -81,8 +81,10 @@ class FileLock:
 
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            inherited, self._fd = self._fd, os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._pid = os.getpid()
+            if inherited is not None:
+                os.close(inherited)  # the parent's: closing this copy leaves the parent's lock as it is
         return self._fd
 
     def acquire(self, deadline: float) -> bool:

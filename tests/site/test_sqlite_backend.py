@@ -302,7 +302,8 @@ def test_the_lock_file_is_opened_again_in_a_forked_process(tmp_path, monkeypatch
     assert between_processes.acquire(time.monotonic() + 1)
     assert between_processes._fd != first  # its own open file, whose lock the parent's does not share
     between_processes.release()
-    os.close(first)
+    with pytest.raises(OSError):  # the inherited descriptor is not leaked
+        os.fstat(first)
 
 
 def test_a_transaction_on_a_database_file_holds_the_lock_file(tmp_path):
