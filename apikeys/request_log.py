@@ -4,8 +4,9 @@ A request with a key already costs its two queries (apikeys.services.authenticat
 a run adds only its chat messages: the log must not add a write to that. So ``RequestLogMiddleware``
 notes each answered request of a key in this process's memory (no I/O, on the event loop), and
 the rows go to the database in one INSERT per batch, after a response went out (its ``close``,
-which Django calls once the last byte was sent): when the oldest row waiting is
-REQUEST_LOG_FLUSH_SECONDS old, or REQUEST_LOG_BATCH rows wait. The key's page writes what its own
+which Django calls once the last byte was sent; for a response closed on the event loop, on a
+database thread): when the oldest row waiting is REQUEST_LOG_FLUSH_SECONDS old, or
+REQUEST_LOG_BATCH rows wait. The key's page writes what its own
 process holds before reading, and the process writes the rest when it exits.
 
 So on a busy server the log trails by a few seconds; on an idle one, a worker's last requests
@@ -16,6 +17,7 @@ in ``?x-api-key=``), a header, a body.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import datetime
 import logging
@@ -28,6 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core import dbthreads
 from core.middleware import DualModeMiddleware
 from core.net import client_ip
 
@@ -123,8 +126,22 @@ def flush() -> int:
 
 
 def flush_if_due() -> None:
-    if pending.due():
+    """A response's closer: write the waiting rows if a batch is due. Django closes most responses
+    on their request's thread; a response closed on the event loop (``core.asgi``) hands the write
+    to a database thread instead, and the loop goes on without waiting for it."""
+    if _writes or not pending.due():  # a write under way takes every row waiting when it starts
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
         flush()
+        return
+    writing = loop.create_task(dbthreads.run(flush))
+    _writes.add(writing)  # the loop keeps only a weak reference to a task
+    writing.add_done_callback(_writes.discard)
+
+
+_writes: set[asyncio.Task] = set()
 
 
 def _flush_at_exit() -> None:

@@ -32,7 +32,6 @@ VALUE_OUT_OF_RANGE = "A value in the request is out of range."
 BAD_REQUEST = "The request could not be understood."
 
 
-
 def sent_as_rendered(response):
     """A DRF ``Response`` rendered and handed back as a plain ``HttpResponse`` (same status,
     headers and body); any other response as it is.
@@ -46,6 +45,7 @@ def sent_as_rendered(response):
     if not response.is_rendered:
         response.render()
     return HttpResponse(response.content, status=response.status_code, headers=dict(response.items()))
+
 
 def _flatten(errors, prefix="") -> list[str]:
     if isinstance(errors, dict):

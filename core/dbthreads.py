@@ -4,11 +4,11 @@ Django's ORM is synchronous. Under ASGI, Django runs each request's sync code on
 that request's own (asgiref's ThreadSensitiveContext), so a run that did its queries there would
 keep a thread, and with persistent connections a database connection, for as long as the model
 takes to answer. The async run endpoints instead hand their few milliseconds of queries to this
-pool of ``DB_POOL_SIZE`` threads and await the model on the event loop with no thread at all:
-thousands of runs in flight cost a handful of threads and at most ``DB_POOL_SIZE`` connections
-per process.
+pool of ``DB_THREADS`` threads and await the model on the event loop with no thread at all:
+thousands of runs in flight cost a handful of threads and at most ``DB_THREADS`` connections
+per process (one thread on SQLite, by default: see the settings).
 
-A job waits for a free thread on the event loop (a semaphore of ``DB_POOL_SIZE``), never in the
+A job waits for a free thread on the event loop (a semaphore of ``DB_THREADS``), never in the
 executor's queue: when a thousand runs arrive at once, their queries are fed to the threads one
 as another finishes, each finish giving the loop a turn, so the other requests of the worker
 (a page, whoami) keep being answered in between (``bench/iobound.py`` measures it).
@@ -44,7 +44,7 @@ def _threads() -> ThreadPoolExecutor:
     if _executor is None:
         with _executor_lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=settings.DB_POOL_SIZE, thread_name_prefix="db")
+                _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="db")
     return _executor
 
 
@@ -71,7 +71,7 @@ async def run(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     loop = asyncio.get_running_loop()
     free = _free_threads.get(loop)
     if free is None:
-        free = _free_threads[loop] = asyncio.Semaphore(settings.DB_POOL_SIZE)
+        free = _free_threads[loop] = asyncio.Semaphore(settings.DB_THREADS)
     async with free:
         # The executor's own hand-off, with the caller's context: asgiref's sync_to_async did the
         # same with several layers more per call, and a run makes two.

@@ -39,7 +39,8 @@ def settings_under(tmp_path, **variables: str) -> dict:
         "db = s.DATABASES['default']; "
         "print(json.dumps({'db': {k: db.get(k) for k in ('ENGINE', 'CONN_MAX_AGE', 'CONN_HEALTH_CHECKS', 'OPTIONS')}, "
         "'proxy': s.SECURE_PROXY_SSL_HEADER, 'hsts': s.SECURE_HSTS_SECONDS, 'redirect': s.SECURE_SSL_REDIRECT, "
-        "'bench': s.BENCH_ENDPOINTS, 'cookies': [s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE]}))"
+        "'bench': s.BENCH_ENDPOINTS, 'cookies': [s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE], "
+        "'db_threads': s.DB_THREADS}))"
     )
     result = run_manage(site_env(tmp_path, **variables), "shell", "-v", "0", "-c", code)
     assert result.returncode == 0, result.stderr
@@ -81,6 +82,21 @@ def test_postgresql_connections_come_from_a_bounded_pool_with_health_checks(tmp_
     assert computed["db"]["CONN_MAX_AGE"] == 0  # back to the pool after each request
     assert computed["db"]["CONN_HEALTH_CHECKS"] is True
     assert computed["db"]["OPTIONS"]["pool"]["max_size"] == 5
+    assert computed["db_threads"] == 5  # a database thread per pooled connection
+
+
+def test_sqlite_gets_one_database_thread_unless_told_otherwise(tmp_path):
+    assert settings_under(tmp_path)["db_threads"] == 1
+    assert settings_under(tmp_path, DB_THREADS="3")["db_threads"] == 3
+
+
+@pytest.mark.parametrize("variables", [{"DB_THREADS": "0"},
+                                       {"DATABASE_URL": "postgres://app:secret@db.invalid:5432/langflow",
+                                        "DB_POOL_SIZE": "4", "DB_THREADS": "5"}])
+def test_database_threads_out_of_bounds_stop_the_start(tmp_path, variables):
+    result = run_manage(site_env(tmp_path, **variables), "check")
+    assert result.returncode != 0
+    assert "DB_THREADS must be" in result.stderr
 
 
 def test_sqlite_is_tuned_for_concurrent_writers(tmp_path):
