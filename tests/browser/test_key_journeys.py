@@ -214,11 +214,10 @@ def test_bulk_revoke_asks_naming_the_ticked_keys(page, sign_in, ada, live_server
     expect(empty).to_be_visible()
     empty.get_by_role("button", name="OK").press("Enter")
     expect(empty).to_be_hidden()
-    # Focus goes back to the button that opened it, on the dialog's close event (a moment after it
-    # hides): only then is the next key press the checkbox's, not a second "Revoke selected".
+    # Focus goes back to the button that opened it, on the dialog's close event (a moment after it hides).
     expect(page.get_by_role("button", name="Revoke selected")).to_be_focused()
-    # Ticked by pointer: a Space here raced the page's focus restoration (above) on a loaded machine
-    # and pressed "Revoke selected" again (three CI runs of 2026-12-03).
+    # Ticked by pointer: a Space here raced the page's focus restoration on a loaded machine and
+    # pressed "Revoke selected" again (three CI runs of 2026-12-03).
     page.get_by_role("checkbox", name="Select alpha").check()
     page.get_by_role("checkbox", name="Select gamma").check()
     page.get_by_role("button", name="Revoke selected").click()
